@@ -1,0 +1,125 @@
+"""Run the sandbox as a process.
+
+    python -m airflow_provider_truto.testing --channels 500 --rate-limit 50/10
+
+Prints ``TRUTO_SANDBOX_URL=...``, ``AIRFLOW_CONN_TRUTO_DEFAULT=...`` and ``ready`` (one line each, flushed),
+then serves until SIGINT or SIGTERM and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import signal
+import sys
+import threading
+import uuid
+from typing import TYPE_CHECKING
+
+from airflow_provider_truto.testing.server import TrutoSandbox
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+
+DEFAULT_ACCOUNT = "sandbox-account"
+
+
+def _rate(text: str) -> tuple[int, float]:
+    count, sep, seconds = text.partition("/")
+    try:
+        limit, window = int(count), float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N/SECONDS such as 50/10, not {text!r}") from None
+    if not sep or limit < 1 or window <= 0:
+        raise argparse.ArgumentTypeError(f"expected N/SECONDS with N >= 1 and SECONDS > 0, not {text!r}")
+    return limit, window
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, not {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_truto.testing",
+        description="Serve a local Truto sandbox on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=_non_negative_int, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--token", default="sandbox-token", help="API token to accept")
+    accounts = parser.add_mutually_exclusive_group()
+    accounts.add_argument(
+        "--account", action="append", dest="account_ids", metavar="ID", help="an account id (repeatable)"
+    )
+    accounts.add_argument("--accounts", type=_non_negative_int, metavar="K", help="generate K accounts")
+    parser.add_argument("--channels", type=_non_negative_int, default=200, help="channels per account")
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated accounts and channels")
+    parser.add_argument("--rate-limit", type=_rate, metavar="N/SECONDS", help="per-account limit, e.g. 50/10")
+    parser.add_argument("--token-rate-limit", type=_rate, metavar="N/SECONDS", help="per-token limit")
+    parser.add_argument("--latency-ms", type=_non_negative_float, default=0.0, help="added to every request")
+    parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
+    return parser
+
+
+def _account_ids(args: argparse.Namespace) -> list[str]:
+    if args.accounts is not None:
+        if args.accounts < 1:
+            raise SystemExit("--accounts: need at least 1")
+        rng = random.Random(args.seed)
+        return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(args.accounts)]
+    return list(args.account_ids or [DEFAULT_ACCOUNT])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    account_ids = _account_ids(args)
+    sandbox = TrutoSandbox(
+        args.token,
+        port=args.port,
+        account_rate_limit=args.rate_limit,
+        token_rate_limit=args.token_rate_limit,
+        latency_ms=args.latency_ms,
+        verbose=args.verbose,
+    )
+    for index, account_id in enumerate(account_ids):
+        sandbox.add_account(account_id)
+        # Different seeds per account, so accounts do not mirror each other.
+        sandbox.seed_channels(account_id, args.channels, seed=args.seed + index)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    sandbox.start()
+    try:
+        print(f"TRUTO_SANDBOX_URL={sandbox.url}", flush=True)
+        print(f"AIRFLOW_CONN_TRUTO_DEFAULT={sandbox.airflow_conn_env(account_ids[0])}", flush=True)
+        print("ready", flush=True)
+        # wait() with a timeout so the main thread gets back to Python to run the signal handler.
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,563 @@
+"""The sandbox's HTTP side: a threaded loopback server, the per-request pipeline, and :class:`TrutoSandbox`.
+
+Every request goes through the same steps, in Truto's order::
+
+    latency -> injected fault? -> auth (401) -> rate limits (429) -> idempotency replay? -> route -> record
+
+The request is recorded before its answer is written, so a client that has its response can already see the
+request in :attr:`TrutoSandbox.requests`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from airflow_provider_truto.testing.faults import Fault, FaultBook, FaultItem
+from airflow_provider_truto.testing.ratelimit import RateLimiter, SlidingWindow
+from airflow_provider_truto.testing.routes import (
+    ApiOptions,
+    Request,
+    Response,
+    TrutoApi,
+    error_response,
+    json_response,
+)
+from airflow_provider_truto.testing.state import (
+    Account,
+    CachedAnswer,
+    Channel,
+    SandboxState,
+    parse_time,
+)
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = ["RecordedRequest", "TrutoSandbox"]
+
+_STATE_PATH = "/_sandbox/state"
+_LOOPBACK = ("127.", "::1", "::ffff:127.")
+_IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+_REDACTED = "<redacted>"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the sandbox saw it. ``status`` is what was answered, 0 for a reset connection.
+
+    The ``authorization`` header is redacted: the token never leaves the auth check.
+    """
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    status: int
+    at: float
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Fast rebinding matters for tests that start many sandboxes.
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: TrutoSandbox) -> None:
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or vanish are the point of the faults; only say so when asked to.
+        if self.sandbox.verbose:
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        # The socket may already be reset on purpose.
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.sandbox.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _read(self) -> Request:
+        url = urlsplit(self.path)
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        length = int(headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        body: Any = None
+        is_json = True
+        if raw:
+            text = raw.decode("utf-8", errors="replace")
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body, is_json = text, False
+        return Request(
+            method=self.command.upper(),
+            path=url.path,
+            query=parse_qs(url.query, keep_blank_values=True),
+            headers=headers,
+            body=body,
+            body_is_json=is_json,
+        )
+
+    def _dispatch(self) -> None:
+        arrived = time.monotonic()
+        sandbox = self.server.sandbox
+        request = self._read()
+        if request.path == _STATE_PATH:
+            # An observer's endpoint: kept out of faults, limits and the request log it reports on.
+            self._send(sandbox._state_response(str(self.client_address[0])))
+            return
+        if sandbox.latency_ms > 0:
+            time.sleep(sandbox.latency_ms / 1000.0)
+        fault = sandbox._faults.next_fault(request.method, request.path)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "reset":
+            sandbox._record(request, 0, arrived)
+            self._reset()
+            return
+        response = _fault_response(fault) if fault is not None else None
+        if response is None:
+            response = sandbox._process(request)
+        if fault is not None and fault.kind == "reset_after":
+            sandbox._record(request, 0, arrived)
+            self._reset()
+            return
+        sandbox._record(request, response.status, arrived)
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(response.body)))
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(response.body)
+            self.wfile.flush()
+        except OSError:
+            # The client gave up (e.g. its timeout fired during a delay fault); nothing to answer to.
+            self.close_connection = True
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN: a "connection reset by peer".
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # rfile holds a reference to the socket: the fd (and so the RST) only goes once it is closed too.
+            self.rfile.close()
+            self.connection.close()
+        except OSError:
+            pass
+
+
+def _fault_response(fault: Fault) -> Response | None:
+    """The canned answer a fault replaces the real one with; None when the request is handled normally."""
+    if fault.kind == "status":
+        return error_response(fault.status, f"Injected fault: {fault.status}")
+    if fault.kind == "rate_limited":
+        # Looks like Slack's own 429 passed through, as opposed to the sandbox's limiter (a Truto 429).
+        return error_response(
+            429,
+            "Rate limited by the provider",
+            raw_response={"ok": False, "error": "ratelimited"},
+            headers=(("Retry-After", fault.retry_after),),
+        )
+    if fault.kind == "bad_json":
+        return Response(200, b"<html>oops</html>", "text/html")
+    return None
+
+
+def _scope(token: str) -> str:
+    # Rate-limit and idempotency keys are per token; keep a digest rather than the token itself.
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+class TrutoSandbox:
+    """A stateful local Truto on 127.0.0.1, for tests, demos and benchmarks (like moto for AWS).
+
+    :param token: the API token the sandbox accepts.
+    :param host: interface to bind; keep the loopback default.
+    :param port: 0 picks a free port; read :attr:`url` after :meth:`start`.
+    :param account_rate_limit: ``(requests, seconds)`` per integrated account, e.g. ``(50, 10.0)``.
+    :param token_rate_limit: ``(requests, seconds)`` per API token, e.g. ``(500, 10.0)``. None: no limit.
+    :param latency_ms: sleep added to every request, to simulate a network.
+    :param wrap_custom_method_results: answer join as ``{"result": channel}``.
+    :param empty_pages: every other channel-list page is empty with a non-null cursor.
+    :param verbose: log one line per request to stderr (never the token).
+    """
+
+    def __init__(
+        self,
+        token: str = "sandbox-token",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        account_rate_limit: tuple[int, float] | None = None,
+        token_rate_limit: tuple[int, float] | None = None,
+        latency_ms: float = 0.0,
+        wrap_custom_method_results: bool = False,
+        empty_pages: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        if not token:
+            raise ValueError("token must not be empty")
+        self.token = token
+        self.host = host
+        self.port = port
+        self.latency_ms = latency_ms
+        self.verbose = verbose
+        #: The account :meth:`airflow_connection` uses when given none (the pytest fixture sets it).
+        self.default_account_id: str | None = None
+        self._state = SandboxState()
+        self._options = ApiOptions(
+            empty_pages=empty_pages, wrap_custom_method_results=wrap_custom_method_results
+        )
+        self._api = TrutoApi(self._state, self._options)
+        self._faults = FaultBook()
+        self._limiter = RateLimiter()
+        self._account_window = SlidingWindow(*account_rate_limit) if account_rate_limit else None
+        self._token_window = SlidingWindow(*token_rate_limit) if token_rate_limit else None
+        self._log: list[RecordedRequest] = []
+        self._log_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> TrutoSandbox:
+        if self._server is not None:
+            raise RuntimeError("the sandbox is already running")
+        self._server = _Server((self.host, self.port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="truto-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._server = self._thread = None
+        server.shutdown()
+        server.server_close()
+        # Keep-alive connections would otherwise hold handler threads (and clients' pooled sockets) open.
+        with server.connections_lock:
+            open_connections = list(server.connections)
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> TrutoSandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running; call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def account_id(self) -> str:
+        """The default account's id (set by the pytest fixture); raises if there is none."""
+        if self.default_account_id is None:
+            raise AttributeError("this sandbox has no default_account_id")
+        return self.default_account_id
+
+    # -- switches -------------------------------------------------------------------------------------------
+
+    @property
+    def empty_pages(self) -> bool:
+        return self._options.empty_pages
+
+    @empty_pages.setter
+    def empty_pages(self, value: bool) -> None:
+        self._options.empty_pages = value
+
+    @property
+    def wrap_custom_method_results(self) -> bool:
+        return self._options.wrap_custom_method_results
+
+    @wrap_custom_method_results.setter
+    def wrap_custom_method_results(self, value: bool) -> None:
+        self._options.wrap_custom_method_results = value
+
+    # -- accounts and channels ------------------------------------------------------------------------------
+
+    def add_account(
+        self,
+        account_id: str | None = None,
+        *,
+        status: str = "active",
+        integration: str = "slack",
+        is_sandbox: bool = False,
+        blocked: bool = False,
+        tenant_id: str | None = None,
+    ) -> Account:
+        """Connect an account; the object is live: set ``status`` or ``blocked`` to change answers."""
+        account = Account(
+            id=account_id or str(uuid.uuid4()),
+            status=status,
+            integration=integration,
+            is_sandbox=is_sandbox,
+            blocked=blocked,
+            tenant_id=tenant_id or "sandbox-tenant",
+            last_error="invalid_auth" if status == "needs_reauth" else None,
+        )
+        return self._state.add_account(account)
+
+    @property
+    def accounts(self) -> list[Account]:
+        return self._state.accounts()
+
+    def seed_channels(
+        self,
+        account_id: str,
+        count: int,
+        *,
+        seed: int = 0,
+        mixed: bool = True,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add ``count`` generated channels, the same ones for the same seed; returns them as unified dicts.
+
+        ``mixed`` gives ~70% public channels, 15% private, 10% DMs, 5% group DMs, ~10% archived, ~30% already
+        joined; without it every channel is public, active and joinable. ``created_at`` is uniform in
+        ``[start, end]`` (default: the last 730 days).
+        """
+        end_at = parse_time(end) if end is not None else datetime.now(timezone.utc)
+        start_at = parse_time(start) if start is not None else end_at - timedelta(days=730)
+        created = self._state.seed_channels(
+            account_id, count, seed=seed, mixed=mixed, start=start_at, end=end_at
+        )
+        return self._unified(account_id, created)
+
+    def add_channel(
+        self,
+        account_id: str,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        type: str = "channel",
+        status: str = "active",
+        is_member: bool = False,
+        created_at: datetime | str | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        channel_id = id or self._state.new_channel_id()
+        channel = Channel(
+            id=channel_id,
+            name=name or f"channel-{channel_id.lower()}",
+            type=type,
+            status=status,
+            is_member=is_member,
+            created_at=parse_time(created_at) if created_at is not None else datetime.now(timezone.utc),
+            description=description,
+        )
+        return self._unified(account_id, [self._state.add_channel(account_id, channel)])[0]
+
+    def archive_channel(self, account_id: str, channel_id: str) -> None:
+        self._state.archive_channel(account_id, channel_id)
+
+    def remove_channel(self, account_id: str, channel_id: str) -> None:
+        self._state.remove_channel(account_id, channel_id)
+
+    def channels(self, account_id: str) -> list[dict[str, Any]]:
+        """The account's channels as unified dicts (copies), in list order."""
+        return self._unified(account_id, self._state.channels(account_id))
+
+    def _unified(self, account_id: str, channels: list[Channel]) -> list[dict[str, Any]]:
+        account = self._state.account(account_id)
+        if account is None:
+            raise KeyError(f"unknown account {account_id!r}")
+        return [channel.to_unified(account) for channel in channels]
+
+    def join_counts(self, account_id: str | None = None) -> dict[str, int]:
+        """Channel id -> joins the handler applied (rejoins included; replays and faults not)."""
+        return self._state.join_counts(account_id)
+
+    # -- faults ---------------------------------------------------------------------------------------------
+
+    def inject(self, method: str, path: str, *items: FaultItem, repeat: bool = False) -> None:
+        """Script faults for requests to ``method path``.
+
+        ``path`` ending in ``*`` is a prefix, method ``*`` matches any method.
+
+        Each matching request takes the next item; afterwards requests pass, or the script restarts with
+        ``repeat``. Items: an int status, or a :class:`Fault`.
+        """
+        self._faults.add(method, path, items, repeat=repeat)
+
+    def inject_random(
+        self, method: str, path: str, *, probability: float, items: list[FaultItem], seed: int = 0
+    ) -> None:
+        """Each matching request gets a random item with ``probability`` (seeded), else passes."""
+        self._faults.add_random(method, path, items, probability=probability, seed=seed)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    # -- observation ----------------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_requests(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self._log_lock:
+            by_status = Counter(str(entry.status) for entry in self._log)
+            total = len(self._log)
+        return {
+            "requests": total,
+            "by_status": dict(sorted(by_status.items())),
+            "joins": sum(self._state.join_counts().values()),
+            "idempotent_replays": self._state.idempotent_replays,
+        }
+
+    def airflow_connection(self, account_id: str | None = None) -> dict[str, Any]:
+        """An Airflow connection dict pointing at this sandbox."""
+        conn: dict[str, Any] = {"conn_type": "truto", "host": self.url, "password": self.token}
+        account = account_id or self.default_account_id
+        if account:
+            conn["extra"] = {"integrated_account_id": account}
+        return conn
+
+    def airflow_conn_env(self, account_id: str | None = None) -> str:
+        """The value for ``AIRFLOW_CONN_TRUTO_DEFAULT``."""
+        return json.dumps(self.airflow_connection(account_id))
+
+    # -- the pipeline (called from handler threads) ---------------------------------------------------------
+
+    def _record(self, request: Request, status: int, arrived: float) -> None:
+        headers = dict(request.headers)
+        if "authorization" in headers:
+            headers["authorization"] = _REDACTED
+        entry = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.query,
+            headers=headers,
+            body=request.body,
+            status=status,
+            at=arrived,
+        )
+        with self._log_lock:
+            self._log.append(entry)
+
+    def _authenticated(self, request: Request) -> bool:
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), self.token.encode()
+        )
+
+    def _process(self, request: Request) -> Response:
+        if not self._authenticated(request):
+            return error_response(401, "Invalid API token")
+        scope = _scope(self.token)
+        checks: list[tuple[SlidingWindow, str]] = []
+        if self._token_window is not None:
+            checks.append((self._token_window, scope))
+        account_id = request.param("integrated_account_id")
+        if self._account_window is not None and account_id:
+            checks.append((self._account_window, account_id))
+        retry_after = self._limiter.acquire(checks) if checks else None
+        if retry_after is not None:
+            return error_response(
+                429, "Rate limit exceeded, retry later", headers=(("Retry-After", str(retry_after)),)
+            )
+        key = request.headers.get("idempotency-key")
+        if key and request.method in _IDEMPOTENT_METHODS:
+            cached = self._state.replay(scope, key)
+            if cached is not None:
+                return Response(cached.status, cached.body, cached.content_type, cached.headers)
+        response = self._api.handle(request)
+        # 5xx may be transient, so a retry with the same key must get a fresh try.
+        if key and request.method in _IDEMPOTENT_METHODS and response.status < 500:
+            answer = CachedAnswer(response.status, response.body, response.content_type, response.headers)
+            self._state.remember(scope, key, answer)
+        return response
+
+    def _state_response(self, client: str) -> Response:
+        if not client.startswith(_LOOPBACK):
+            return error_response(403, "The sandbox state is only served to loopback clients")
+        joins = self._state.joins_by_account()
+        accounts = []
+        for account in self._state.accounts():
+            channels = self._state.channels(account.id)
+            accounts.append(
+                {
+                    "id": account.id,
+                    "status": account.status,
+                    "channels": len(channels),
+                    "members": sum(1 for c in channels if c.is_member),
+                }
+            )
+        return json_response(200, {"stats": self.stats(), "accounts": accounts, "join_counts": joins})
