@@ -1,0 +1,107 @@
+"""Which channels the auto-join bot joins, and how a selection is cut into mapped tasks.
+
+Pure functions over unified channel dicts: the example DAGs, the sensor and the trigger all decide with
+these, so "new public channel" means one thing everywhere. No Airflow or HTTP imports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_truto.exceptions import TrutoHTTPError, TrutoInputError, TrutoNotFoundError
+
+# Slack refuses these joins for good: the channel is archived or gone, or an app must be invited to it.
+UNJOINABLE_REMOTE_ERRORS = frozenset(
+    {"is_archived", "channel_not_found", "method_not_supported_for_channel_type"}
+)
+
+ChannelRef = dict[str, str]  # {"id": ..., "name": ...}: what travels through XCom, not the whole channel
+
+
+def parse_timestamp(value: Any, argument: str = "created_after") -> datetime:
+    """An aware UTC datetime from ISO-8601 text (``Z`` allowed), a datetime or epoch seconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise TrutoInputError(argument, f"is not an ISO-8601 timestamp: {value!r}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    raise TrutoInputError(argument, f"expected an ISO-8601 timestamp, got {value!r}")
+
+
+def is_auto_joinable(channel: Mapping[str, Any], created_after: datetime | None) -> bool:
+    """A public, active channel the bot is not in, created after the cutoff (``None``: any time)."""
+    if channel.get("type") != "channel" or channel.get("status") != "active" or channel.get("is_member"):
+        return False
+    if created_after is None:
+        return True
+    created_at = channel.get("created_at")
+    if not created_at:
+        return True  # No creation time: joining is idempotent, so when unsure, include it.
+    try:
+        return parse_timestamp(created_at, "created_at") > created_after
+    except TrutoInputError:
+        return True
+
+
+def select_auto_join(
+    channels: Iterable[Mapping[str, Any]], created_after: datetime | None
+) -> list[ChannelRef]:
+    """The channels to join, as compact ``{"id", "name"}`` refs, each id once, in list order."""
+    selected: dict[str, ChannelRef] = {}
+    for channel in channels:
+        channel_id = channel.get("id")
+        if isinstance(channel_id, str) and channel_id and is_auto_joinable(channel, created_after):
+            selected.setdefault(
+                channel_id, {"id": channel_id, "name": str(channel.get("name") or channel_id)}
+            )
+    return list(selected.values())
+
+
+def plan_batches(channels: Sequence[ChannelRef], *, max_tasks: int) -> list[list[ChannelRef]]:
+    """Cut a selection into at most ``max_tasks`` mapped tasks.
+
+    Up to ``max_tasks`` channels get one task each (one line per channel in the grid); more are spread
+    evenly, so a first run over thousands of channels stays far below ``max_map_length`` and pays the
+    per-task overhead a few dozen times rather than once per channel.
+    """
+    if max_tasks < 1:
+        raise TrutoInputError("max_tasks", f"must be at least 1, got {max_tasks}")
+    if not channels:
+        return []
+    tasks = min(max_tasks, len(channels))
+    size = math.ceil(len(channels) / tasks)
+    return [list(channels[start : start + size]) for start in range(0, len(channels), size)]
+
+
+def batch_label(batch: Sequence[Mapping[str, Any]]) -> str:
+    """A mapped task's label: the channel's name, or the first name and how many more."""
+    if not batch:
+        return "no channels"
+    first = str(batch[0].get("name") or batch[0].get("id"))
+    return first if len(batch) == 1 else f"{first} +{len(batch) - 1} more"
+
+
+def unjoinable_reason(error: BaseException) -> str | None:
+    """Why a join failed for good for this channel alone, or ``None`` when the error is about more.
+
+    A 404 counts only when the provider said it (the channel is gone); Truto's own 404 (say, an unknown
+    integrated account) would hit every channel alike and must fail the task instead.
+    """
+    if not isinstance(error, TrutoHTTPError):
+        return None
+    if error.remote_error in UNJOINABLE_REMOTE_ERRORS:
+        return error.remote_error
+    if isinstance(error, TrutoNotFoundError) and error.is_remote_error:
+        return error.remote_error or "not_found"
+    return None

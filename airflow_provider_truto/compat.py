@@ -1,0 +1,10 @@
+"""Imports that moved between Airflow 3 releases, resolved once."""
+
+from __future__ import annotations
+
+try:  # Airflow >= 3.1: the Task SDK is the public authoring interface.
+    from airflow.sdk import BaseHook
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
+
+__all__ = ["BaseHook"]

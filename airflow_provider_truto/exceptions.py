@@ -1,0 +1,176 @@
+"""Every error the Truto provider raises, in one tree.
+
+::
+
+    AirflowException
+    └── TrutoError                      base: status_code, message, remote_error, body
+        ├── TrutoInputError             bad argument, raised before any request   [permanent]
+        ├── TrutoConnectionError        no HTTP answer: refused, reset, timed out [transient]
+        ├── TrutoInvalidResponseError   an answer that is not the JSON promised   [not retried by the hook]
+        └── TrutoHTTPError              Truto answered with an error status
+            ├── TrutoBadRequestError    400, 405, 409, 422: the request or the write was refused [permanent]
+            ├── TrutoAuthError          401, 403: bad token, account needs re-auth, missing scope [permanent]
+            ├── TrutoNotFoundError      404                                        [permanent]
+            ├── TrutoRateLimitError     429                                        [transient]
+            └── TrutoServerError        5xx                                        [transient]
+                └── TrutoAccountBlockedError  503: the integrated account is blocked [permanent]
+
+*Permanent* errors also derive from Airflow's ``AirflowFailException``, so a task that raises one fails at
+once instead of spending its Airflow retries on something a retry cannot mend. Branch on the type and the
+attributes, never on the message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:  # Airflow >= 3.1 keeps the task-facing exceptions in the Task SDK.
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef,attr-defined]
+
+__all__ = [
+    "TrutoAccountBlockedError",
+    "TrutoAuthError",
+    "TrutoBadRequestError",
+    "TrutoConnectionError",
+    "TrutoError",
+    "TrutoHTTPError",
+    "TrutoInputError",
+    "TrutoInvalidResponseError",
+    "TrutoNotFoundError",
+    "TrutoRateLimitError",
+    "TrutoServerError",
+    "error_for_status",
+]
+
+BODY_EXCERPT_CHARS = 500
+
+
+class TrutoError(AirflowException):
+    """Base class of every Truto provider error.
+
+    :param message: Truto's ``message`` (or ours, for errors with no answer).
+    :param status_code: the HTTP status, or ``None`` when no answer came back.
+    :param remote_error: the provider's error code from ``raw_response.error`` (e.g. ``is_archived``).
+    :param is_remote_error: Truto's ``truto_is_remote_error``: the provider (Slack), not Truto, failed.
+    :param body: the answer's body, trimmed to a few hundred characters.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        remote_error: str | None = None,
+        is_remote_error: bool = False,
+        body: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code: int | None = status_code  # type: ignore[assignment]
+        self.remote_error = remote_error
+        self.is_remote_error = is_remote_error
+        self.body = body
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"Truto: {self.message}"]
+        if self.status_code is not None:
+            parts.append(f"(HTTP {self.status_code}")
+            parts[-1] += f", remote error {self.remote_error})" if self.remote_error else ")"
+        return " ".join(parts)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the attributes when the error crosses a process boundary (triggers, multiprocessing).
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls: type[TrutoError], message: str, state: dict[str, Any]) -> TrutoError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class TrutoInputError(TrutoError, ValueError, AirflowFailException):
+    """A bad argument, detected before any request was sent. ``argument`` names it."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        self.argument = argument
+        super().__init__(f"invalid argument {argument!r}: {problem}")
+
+
+class TrutoConnectionError(TrutoError):
+    """No HTTP answer: the connection was refused or reset, or the request timed out."""
+
+
+class TrutoInvalidResponseError(TrutoError):
+    """Truto answered, but not with the JSON object the call expects."""
+
+
+class TrutoHTTPError(TrutoError):
+    """Truto answered with an error status; ``retry_after`` holds its ``Retry-After`` in seconds, if any."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class TrutoBadRequestError(TrutoHTTPError, AirflowFailException):
+    """400, 405, 409 or 422: Truto or the provider refused the request as sent."""
+
+
+class TrutoAuthError(TrutoHTTPError, AirflowFailException):
+    """401 or 403: a bad token, an account that needs re-authorising, or a missing OAuth scope."""
+
+
+class TrutoNotFoundError(TrutoHTTPError, AirflowFailException):
+    """404: the resource does not exist or is not visible to this token."""
+
+
+class TrutoRateLimitError(TrutoHTTPError):
+    """429: over Truto's or the provider's rate limit; ``retry_after`` says how long to wait."""
+
+
+class TrutoServerError(TrutoHTTPError):
+    """5xx: Truto failed, or the provider gave no clean answer."""
+
+
+class TrutoAccountBlockedError(TrutoServerError, AirflowFailException):
+    """503: Truto has blocked the integrated account; retrying will not help."""
+
+
+_BY_STATUS: dict[int, type[TrutoHTTPError]] = {
+    400: TrutoBadRequestError,
+    401: TrutoAuthError,
+    403: TrutoAuthError,
+    404: TrutoNotFoundError,
+    405: TrutoBadRequestError,
+    409: TrutoBadRequestError,
+    422: TrutoBadRequestError,
+    429: TrutoRateLimitError,
+    503: TrutoAccountBlockedError,
+}
+
+
+def error_for_status(
+    status_code: int,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    remote_error: str | None = None,
+    is_remote_error: bool = False,
+    body: str | None = None,
+) -> TrutoHTTPError:
+    """Build the error for an HTTP status: the one place that maps a status to a class."""
+    cls = _BY_STATUS.get(status_code)
+    if cls is None:
+        cls = TrutoServerError if status_code >= 500 else TrutoHTTPError
+    return cls(
+        message,
+        retry_after=retry_after,
+        status_code=status_code,
+        remote_error=remote_error,
+        is_remote_error=is_remote_error,
+        body=body[:BODY_EXCERPT_CHARS] if body else body,
+    )

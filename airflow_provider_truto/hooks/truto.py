@@ -1,0 +1,321 @@
+"""TrutoHook: an Airflow connection of type ``truto`` turned into a Truto client, plus the domain calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow_provider_truto.client import (
+    DEFAULT_ACCOUNT_RATE_LIMIT,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_TOKEN_RATE_LIMIT,
+    TrutoClient,
+    TrutoConfig,
+    normalise_base_url,
+)
+from airflow_provider_truto.compat import BaseHook
+from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
+from airflow_provider_truto.ratelimit import RateLimit
+from airflow_provider_truto.validation import require_id
+
+INSTANT_MESSAGING = "instant-messaging"
+CHANNELS = "channels"
+RESPONSE_FORMATS = frozenset({"unified", "raw", "normalized", "stream"})
+_UNSET: Any = object()
+
+
+class TrutoHook(BaseHook):
+    """Talks to Truto's unified API through an Airflow connection of type ``truto``.
+
+    The connection: password = API token; host = base URL (a full URL is taken as is, a bare host gets
+    ``https://``, empty means ``https://api.truto.one``); extras ``integrated_account_id`` (the default
+    account), ``timeout`` (seconds, default 30), ``max_retries`` (default 5), ``rate_limit`` (per account,
+    default ``"50/10"``) and ``token_rate_limit`` (default ``"500/10"``); ``"off"`` switches pacing off.
+    An argument given here wins over the connection extra, which wins over the default.
+
+    :param truto_conn_id: the Airflow connection to use.
+    :param integrated_account_id: the account to act on when a call names none.
+    :param timeout: seconds to wait for each attempt.
+    :param max_retries: retries of a transient failure (429, 408, 500, 502, 504, connection errors).
+    """
+
+    conn_name_attr = "truto_conn_id"
+    default_conn_name = "truto_default"
+    conn_type = "truto"
+    hook_name = "Truto"
+
+    def __init__(
+        self,
+        truto_conn_id: str = default_conn_name,
+        *,
+        integrated_account_id: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.truto_conn_id = truto_conn_id
+        self._integrated_account_id = integrated_account_id
+        self._timeout = timeout
+        self._max_retries = max_retries
+
+    # -- connection -> config -> client --------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> TrutoConfig:
+        """The client configuration read from the connection, once per hook."""
+        conn = self.get_connection(self.truto_conn_id)
+        extra = conn.extra_dejson or {}
+        where = f"connection {self.truto_conn_id!r}"
+        host = conn.host or ""
+        if host and "://" not in host and conn.schema in ("http", "https"):
+            host = f"{conn.schema}://{host}"
+        if host and conn.port and "://" not in host:
+            host = f"{host}:{conn.port}"
+        if not conn.password:
+            raise TrutoInputError(f"{where}: password", "the connection has no API token")
+        return TrutoConfig(
+            token=conn.password,
+            base_url=normalise_base_url(host),
+            integrated_account_id=self._integrated_account_id or extra.get("integrated_account_id") or None,
+            timeout=_number(
+                where, "timeout", _first(self._timeout, extra.get("timeout"), DEFAULT_TIMEOUT_SECONDS)
+            ),
+            max_retries=int(
+                _number(
+                    where,
+                    "max_retries",
+                    _first(self._max_retries, extra.get("max_retries"), DEFAULT_MAX_RETRIES),
+                )
+            ),
+            account_rate_limit=_rate_limit(
+                where, "rate_limit", extra.get("rate_limit", _UNSET), DEFAULT_ACCOUNT_RATE_LIMIT
+            ),
+            token_rate_limit=_rate_limit(
+                where, "token_rate_limit", extra.get("token_rate_limit", _UNSET), DEFAULT_TOKEN_RATE_LIMIT
+            ),
+        )
+
+    @cached_property
+    def client(self) -> TrutoClient:
+        """One client, and so one pooled HTTP session, per hook."""
+        return TrutoClient(self.config)
+
+    def get_conn(self) -> TrutoClient:
+        return self.client
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.client.close()
+            del self.__dict__["client"]
+
+    # -- the generic unified API ---------------------------------------------------------------------
+
+    def unified(
+        self,
+        model: str,
+        resource: str,
+        method: str = "list",
+        *,
+        resource_id: str | None = None,
+        integrated_account_id: str | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Call any unified model and return the decoded answer.
+
+        ``method`` is ``list`` (one page), ``get``, ``create``, ``update``, ``delete`` or a custom method
+        such as ``join``.
+        """
+        return self.client.unified(
+            model,
+            resource,
+            method,
+            resource_id=resource_id,
+            integrated_account_id=integrated_account_id,
+            query=query,
+            body=body,
+            idempotency_key=idempotency_key,
+        )
+
+    def list_unified(
+        self,
+        model: str,
+        resource: str,
+        *,
+        integrated_account_id: str | None = None,
+        query: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        max_pages: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a unified list, fetched lazily page by page (``limit`` is the page size)."""
+        return self.client.paginate_unified(
+            model,
+            resource,
+            integrated_account_id=integrated_account_id,
+            query=query,
+            page_size=limit,
+            max_pages=max_pages,
+        )
+
+    # -- instant-messaging channels ------------------------------------------------------------------
+
+    def join_channel(
+        self,
+        channel_id: str,
+        integrated_account_id: str | None = None,
+        *,
+        remote_data: Mapping[str, Any] | None = None,
+        response_format: str = "unified",
+        exclude_fields: Sequence[str] | None = None,
+        ignore_remote_data: bool = False,
+        remote_query: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Join a channel (Slack's ``conversations.join``) and return the unified channel.
+
+        Joining a channel the bot is already in succeeds. ``idempotency_key`` defaults to a new key per call;
+        pass a stable one to make repeats of the same logical join (e.g. an Airflow retry) safe.
+        """
+        channel_id = require_id("channel_id", channel_id)
+        if remote_data is not None and not isinstance(remote_data, Mapping):
+            raise TrutoInputError("remote_data", f"must be a mapping, got {type(remote_data).__name__}")
+        body: dict[str, Any] = {"channel": {"id": channel_id}}
+        if remote_data:
+            body["remote_data"] = dict(remote_data)
+        return self._channel_call(
+            "join",
+            body=body,
+            integrated_account_id=integrated_account_id,
+            query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
+            idempotency_key=idempotency_key,
+        )
+
+    def get_channel(
+        self,
+        channel_id: str,
+        integrated_account_id: str | None = None,
+        *,
+        response_format: str = "unified",
+        exclude_fields: Sequence[str] | None = None,
+        ignore_remote_data: bool = False,
+        remote_query: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Fetch one channel."""
+        return self._channel_call(
+            "get",
+            resource_id=require_id("channel_id", channel_id),
+            integrated_account_id=integrated_account_id,
+            query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
+        )
+
+    def list_channels(
+        self,
+        integrated_account_id: str | None = None,
+        *,
+        limit: int | None = None,
+        **filters: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Every channel of the account, lazily, page by page (``limit`` is the page size).
+
+        ``filters`` are passed to Truto as query parameters; integrations may ignore them, so filter the
+        results yourself when it matters.
+        """
+        return self.list_unified(
+            INSTANT_MESSAGING,
+            CHANNELS,
+            integrated_account_id=integrated_account_id,
+            query=filters,
+            limit=limit,
+        )
+
+    # -- integrated accounts (admin API) -------------------------------------------------------------
+
+    def get_integrated_account(self, integrated_account_id: str | None = None) -> dict[str, Any]:
+        account = self.client.account_id(integrated_account_id)
+        answer: dict[str, Any] = self.client.request("GET", f"/integrated-account/{account}")
+        return answer
+
+    def list_integrated_accounts(
+        self, *, limit: int | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
+        """Every integrated account of the token's environment; filters such as ``status="active"``,
+        ``is_sandbox=False`` or ``integration={"name": "slack"}`` are passed to Truto."""
+        return self.client.paginate("/integrated-account", query=filters, page_size=limit)
+
+    # -- Airflow's "Test connection" -----------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap authenticated call; never raises."""
+        try:
+            config = self.config
+            if config.integrated_account_id:
+                account = self.get_integrated_account()
+                return True, (
+                    f"Connected to Truto at {config.base_url}; integrated account {account.get('id')} "
+                    f"is {account.get('status', 'unknown')}"
+                )
+            next(self.list_integrated_accounts(limit=1), None)
+            return True, f"Connected to Truto at {config.base_url}"
+        except TrutoError as error:
+            return False, str(error)
+        except Exception as error:
+            return False, f"{type(error).__name__}: {error}"
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _channel_call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        answer = self.unified(INSTANT_MESSAGING, CHANNELS, method, **kwargs)
+        if not isinstance(answer, dict):
+            raise TrutoInvalidResponseError(
+                f"channel {method} returned {type(answer).__name__}, not an object"
+            )
+        return answer
+
+
+def response_options(
+    response_format: str,
+    exclude_fields: Sequence[str] | None,
+    ignore_remote_data: bool,
+    remote_query: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``truto_*`` and ``remote_query`` query parameters, validated."""
+    if response_format not in RESPONSE_FORMATS:
+        raise TrutoInputError(
+            "response_format", f"must be one of {sorted(RESPONSE_FORMATS)}, got {response_format!r}"
+        )
+    if exclude_fields is not None and (
+        isinstance(exclude_fields, str) or not all(isinstance(f, str) and f for f in exclude_fields)
+    ):
+        raise TrutoInputError("exclude_fields", "must be a list of field names")
+    if remote_query is not None and not isinstance(remote_query, Mapping):
+        raise TrutoInputError("remote_query", f"must be a mapping, got {type(remote_query).__name__}")
+    return {
+        "truto_response_format": None if response_format == "unified" else response_format,
+        "truto_ignore_remote_data": True if ignore_remote_data else None,
+        "truto_exclude_fields": list(exclude_fields) if exclude_fields else None,
+        "remote_query": dict(remote_query) if remote_query else None,
+    }
+
+
+def _first(*values: Any) -> Any:
+    return next(value for value in values if value is not None and value != "")
+
+
+def _number(where: str, name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TrutoInputError(f"{where}: {name}", f"must be a number, got {value!r}") from None
+    return number
+
+
+def _rate_limit(where: str, name: str, value: Any, default: RateLimit) -> RateLimit | None:
+    if value is _UNSET:
+        return default
+    try:
+        return RateLimit.parse(value if value is None else str(value))
+    except ValueError as error:
+        raise TrutoInputError(f"{where}: {name}", str(error)) from None

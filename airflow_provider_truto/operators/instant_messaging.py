@@ -1,0 +1,261 @@
+"""Operators for Truto's unified instant-messaging API."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_truto.channels import ChannelRef, batch_label, unjoinable_reason
+from airflow_provider_truto.exceptions import (
+    TrutoAccountBlockedError,
+    TrutoAuthError,
+    TrutoBadRequestError,
+    TrutoError,
+    TrutoInputError,
+)
+from airflow_provider_truto.validation import require_id
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_truto.hooks.truto import TrutoHook
+
+RESPONSE_FORMATS = ("unified", "raw", "normalized", "stream")
+# A batch gives up on an account after this many of its channels in a row failed even after the hook's
+# retries: Truto is down for it, and hammering on helps no one. Airflow's retry takes the batch up again.
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+class JoinChannelOperator(BaseOperator):
+    """Join one channel, or a batch of channels, through Truto (Slack's ``conversations.join``).
+
+    Give ``channel_id`` to join one channel: the unified channel Truto answers with is returned, so it
+    lands in XCom as ``return_value``. Give ``channel_ids`` to join a batch, as the auto-join DAG does for
+    workspace-sized selections; a list of compact outcomes is returned, one
+    ``{"id", "name", "integrated_account_id", "outcome": "joined" | "skipped", "reason"}`` per channel.
+    A batch item may name its own ``integrated_account_id``: accounts are worked in parallel (up to
+    ``max_concurrency``), each account's channels in order. A channel that can never be joined (archived,
+    gone, private) is skipped with its reason. An account-wide failure (bad token, re-auth needed, blocked)
+    stops that account's joins; a channel still failing after the hook's retries is tried no further. The
+    other accounts finish, then the task fails if anything failed, so Airflow's retry can take it up.
+
+    Every join carries an idempotency key derived from the DAG run, account and channel, so an Airflow
+    retry of the task repeats no join that already went through.
+
+    :param channel_id: the channel to join: an id, or a channel object with an ``id`` (templated).
+    :param channel_ids: a batch instead: ids or channel objects (templated).
+    :param integrated_account_id: the connected account; defaults to the connection's (templated).
+    :param truto_conn_id: the Airflow connection of type ``truto``.
+    :param remote_data: passed to the provider untouched (templated).
+    :param response_format: ``unified`` (default), ``raw``, ``normalized`` or ``stream``.
+    :param exclude_fields: unified fields to leave out of the answer (templated).
+    :param ignore_remote_data: leave the provider's raw object out of the answer.
+    :param remote_query: query parameters passed to the provider's API (templated).
+    :param skip_unjoinable: with ``channel_id``, skip the task instead of failing it when the channel can
+        never be joined.
+    :param max_concurrency: with ``channel_ids``, how many accounts to work on at once.
+    """
+
+    template_fields: Sequence[str] = (
+        "channel_id",
+        "channel_ids",
+        "integrated_account_id",
+        "remote_data",
+        "remote_query",
+        "exclude_fields",
+    )
+    ui_color = "#e3f2fd"
+
+    def __init__(
+        self,
+        *,
+        channel_id: str | Mapping[str, Any] | None = None,
+        channel_ids: Sequence[str | Mapping[str, Any]] | None = None,
+        integrated_account_id: str | None = None,
+        truto_conn_id: str = "truto_default",
+        remote_data: Mapping[str, Any] | None = None,
+        response_format: str = "unified",
+        exclude_fields: Sequence[str] | None = None,
+        ignore_remote_data: bool = False,
+        remote_query: Mapping[str, Any] | None = None,
+        skip_unjoinable: bool = False,
+        max_concurrency: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (channel_id is None) == (channel_ids is None):
+            raise TrutoInputError("channel_id", "give exactly one of 'channel_id' and 'channel_ids'")
+        if response_format not in RESPONSE_FORMATS:
+            raise TrutoInputError(
+                "response_format", f"must be one of {RESPONSE_FORMATS}, got {response_format!r}"
+            )
+        self.channel_id = channel_id
+        self.channel_ids = channel_ids
+        self.integrated_account_id = integrated_account_id
+        self.truto_conn_id = truto_conn_id
+        self.remote_data = remote_data
+        self.response_format = response_format
+        self.exclude_fields = exclude_fields
+        self.ignore_remote_data = ignore_remote_data
+        self.remote_query = remote_query
+        self.skip_unjoinable = skip_unjoinable
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise TrutoInputError("max_concurrency", f"must be a whole number >= 1, got {max_concurrency!r}")
+        self.max_concurrency = max_concurrency
+
+    @cached_property
+    def hook(self) -> TrutoHook:
+        from airflow_provider_truto.hooks.truto import TrutoHook
+
+        return TrutoHook(self.truto_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        # Everything is validated before the first request goes out.
+        if self.channel_ids is None:
+            channel = channel_ref(self.channel_id, "channel_id")
+            account = self.hook.client.account_id(self.integrated_account_id or None)
+            context["truto_channel_label"] = channel["name"]  # type: ignore[typeddict-unknown-key]
+            return self._join_one(channel, account, context)
+        if isinstance(self.channel_ids, (str, Mapping)) or not isinstance(self.channel_ids, Sequence):
+            raise TrutoInputError("channel_ids", f"must be a list, got {type(self.channel_ids).__name__}")
+        batch = [channel_ref(item, f"channel_ids[{index}]") for index, item in enumerate(self.channel_ids)]
+        context["truto_channel_label"] = batch_label(batch)  # type: ignore[typeddict-unknown-key]
+        return self._join_batch(batch, context)
+
+    def _join_one(self, channel: ChannelRef, account: str, context: Context) -> dict[str, Any]:
+        try:
+            joined = self._join(channel, account, context)
+        except TrutoError as error:
+            reason = unjoinable_reason(error)
+            if reason and self.skip_unjoinable:
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(f"channel {channel['name']} cannot be joined: {reason}") from error
+            raise
+        self.log.info("Joined channel %s (%s)", channel["name"], channel["id"])
+        return joined
+
+    def _join_batch(self, batch: list[ChannelRef], context: Context) -> list[dict[str, Any]]:
+        by_account: dict[str, list[ChannelRef]] = {}
+        for channel in batch:
+            account = self.hook.client.account_id(
+                channel.get("integrated_account_id") or self.integrated_account_id or None
+            )
+            by_account.setdefault(account, []).append(channel)
+        workers = max(1, min(self.max_concurrency, len(by_account)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="truto-join") as pool:
+            results = list(
+                pool.map(lambda item: self._join_account(item[0], item[1], context), by_account.items())
+            )
+        outcomes = [outcome for account_outcomes in results for outcome in account_outcomes]
+        failed = [outcome for outcome in outcomes if outcome["outcome"] == "failed"]
+        if failed:
+            raise TrutoError(
+                f"{len(failed)} of {len(batch)} channels were not joined; first: "
+                f"{failed[0]['name']} ({failed[0]['id']}): {failed[0]['reason']}"
+            )
+        return outcomes
+
+    def _join_account(
+        self, account: str, channels: list[ChannelRef], context: Context
+    ) -> list[dict[str, Any]]:
+        """Join one account's channels in order (Truto's per-account limit makes parallelism pointless)."""
+        outcomes: list[dict[str, Any]] = []
+        consecutive_failures = 0
+        for position, channel in enumerate(channels):
+            try:
+                self._join(channel, account, context)
+            except TrutoError as error:
+                result, reason, account_failed = classify_join_error(error)
+                outcomes.append(join_outcome(channel, account, result, reason))
+                self.log.log(
+                    logging.INFO if result == "skipped" else logging.WARNING,
+                    "%s %s (%s): %s",
+                    result.capitalize(),
+                    channel["name"],
+                    channel["id"],
+                    reason,
+                )
+                consecutive_failures = consecutive_failures + 1 if result == "failed" else 0
+                if account_failed or consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
+                    # The other channels of this account would fail alike: none is tried now, and
+                    # Airflow's retry of the task takes them up again.
+                    rest = channels[position + 1 :]
+                    self.log.error(
+                        "Giving up on account %s for now; %d channels not tried", account, len(rest)
+                    )
+                    outcomes.extend(join_outcome(c, account, "failed", f"not tried: {reason}") for c in rest)
+                    break
+            else:
+                consecutive_failures = 0
+                outcomes.append(join_outcome(channel, account, "joined", None))
+                self.log.info("Joined %s (%s)", channel["name"], channel["id"])
+        return outcomes
+
+    def _join(self, channel: ChannelRef, account: str, context: Context) -> dict[str, Any]:
+        return self.hook.join_channel(
+            channel["id"],
+            account,
+            remote_data=self.remote_data,
+            response_format=self.response_format,
+            exclude_fields=self.exclude_fields,
+            ignore_remote_data=self.ignore_remote_data,
+            remote_query=self.remote_query,
+            idempotency_key=join_idempotency_key(context, account, channel["id"]),
+        )
+
+
+def classify_join_error(error: TrutoError) -> tuple[str, str, bool]:
+    """``(outcome, reason, account_failed)`` for a join that raised.
+
+    A channel that can never be joined is ``skipped``; anything else is ``failed``. Errors about the
+    account rather than the channel (bad token, re-auth needed, blocked, read-only) fail the account.
+    """
+    reason = unjoinable_reason(error)
+    if reason is not None:
+        return "skipped", reason, False
+    account_failed = isinstance(error, (TrutoAuthError, TrutoAccountBlockedError, TrutoBadRequestError))
+    return "failed", str(error), account_failed
+
+
+def join_outcome(channel: ChannelRef, account: str, outcome: str, reason: str | None) -> dict[str, Any]:
+    return {
+        "id": channel["id"],
+        "name": channel["name"],
+        "integrated_account_id": account,
+        "outcome": outcome,
+        "reason": reason,
+    }
+
+
+def channel_ref(value: Any, argument: str) -> ChannelRef:
+    """``{"id", "name"[, "integrated_account_id"]}`` from a channel id or object; anything else is refused."""
+    account = None
+    if isinstance(value, Mapping):
+        channel_id = value.get("id")
+        name = value.get("name")
+        account = value.get("integrated_account_id")
+    else:
+        channel_id, name = value, None
+    if not isinstance(channel_id, str):
+        raise TrutoInputError(argument, f"must be a channel id (a string), got {type(channel_id).__name__}")
+    if not channel_id.strip():
+        raise TrutoInputError(argument, "must not be empty or blank")
+    ref = {"id": channel_id, "name": str(name) if name else channel_id}
+    if account is not None:
+        ref["integrated_account_id"] = require_id(f"{argument}.integrated_account_id", account)
+    return ref
+
+
+def join_idempotency_key(context: Context, account: str, channel_id: str) -> str:
+    """The same key for every try of this run's join of this channel, so Truto acts on it once."""
+    dag_run = context.get("dag_run")
+    run = f"{getattr(dag_run, 'dag_id', '')}/{getattr(dag_run, 'run_id', '')}"
+    digest = hashlib.sha256(f"{run}|{account}|{channel_id}".encode()).hexdigest()
+    return f"airflow-truto-join-{digest[:40]}"

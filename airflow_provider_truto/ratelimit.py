@@ -1,0 +1,140 @@
+"""Client-side pacing that keeps a token and its accounts under Truto's rate limits.
+
+Truto limits a token to 500 requests / 10 s and each integrated account to 50 / 10 s. Tasks that share a
+token run in separate worker processes, so the budget lives in small lock files on the host, not in memory:
+each limiter is a GCRA ("virtual scheduling") whose only state is the theoretical arrival time of the next
+request. Reserving a slot is one ``flock``, one read and one write; callers then sleep outside the lock.
+Requests are spaced evenly, with no burst, so no window of the limit's length ever holds more than its
+budget. Across hosts (Celery, Kubernetes) the files are not shared; Truto's 429 and ``Retry-After`` remain
+the backstop there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+_SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` requests in any ``seconds``-long window."""
+
+    requests: int
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.seconds <= 0:
+            raise ValueError(f"a rate limit needs requests >= 1 and seconds > 0, got {self}")
+
+    @property
+    def interval(self) -> float:
+        return self.seconds / self.requests
+
+    @classmethod
+    def parse(cls, spec: str | RateLimit | None) -> RateLimit | None:
+        """Read ``"50/10"`` (50 requests per 10 s); ``None``, ``""`` and ``"off"`` switch pacing off."""
+        if spec is None or isinstance(spec, RateLimit):
+            return spec
+        if spec.strip().lower() in ("", "off", "none"):
+            return None
+        match = _SPEC.match(spec)
+        if not match:
+            raise ValueError(f"expected REQUESTS/SECONDS such as '50/10' or 'off', got {spec!r}")
+        return cls(int(match.group(1)), float(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds:g}"
+
+
+def default_state_dir() -> Path:
+    return Path(
+        os.environ.get("TRUTO_RATE_LIMIT_DIR") or Path(tempfile.gettempdir()) / "airflow-provider-truto"
+    )
+
+
+class SharedRateLimiter:
+    """One budget (a token's or an account's), shared by every thread and process on this host."""
+
+    def __init__(self, path: Path, limit: RateLimit, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.limit = limit
+        self._clock = clock
+
+    def reserve(self) -> float:
+        """Take the next free slot; return the seconds to wait before using it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 64, 0)
+            now = self._clock()
+            next_free = float(raw) if raw else now
+            # A wall clock that jumped, or state from a faster limit: never wait more than one window.
+            start = min(max(next_free, now), now + self.limit.seconds)
+            data = repr(start + self.limit.interval).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            return start - now
+        finally:
+            os.close(fd)  # closing releases the lock
+
+
+class RateLimiters:
+    """The budgets one request spends: its token's and, for unified calls, its account's."""
+
+    def __init__(
+        self,
+        scope: str,
+        *,
+        token_limit: RateLimit | None,
+        account_limit: RateLimit | None,
+        state_dir: Path | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        # The scope (token + base URL) is hashed: the token itself must never reach the file system.
+        self._prefix = hashlib.sha256(scope.encode()).hexdigest()[:20]
+        self._dir = state_dir or default_state_dir()
+        self._token_limit = token_limit
+        self._account_limit = account_limit
+        self._sleep = sleep
+        self._limiters: dict[str, SharedRateLimiter] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._token_limit is not None or self._account_limit is not None
+
+    def wait_for_slot(self, integrated_account_id: str | None) -> float:
+        """Reserve a slot in every budget the request spends, sleep until all are free; return the wait."""
+        delays = [limiter.reserve() for limiter in self._limiters_for(integrated_account_id)]
+        delay = max(delays, default=0.0)
+        if delay > 0:
+            self._sleep(delay)
+        return delay
+
+    def _limiters_for(self, integrated_account_id: str | None) -> Sequence[SharedRateLimiter]:
+        wanted: list[tuple[str, RateLimit]] = []
+        if self._token_limit is not None:
+            wanted.append(("token", self._token_limit))
+        if self._account_limit is not None and integrated_account_id:
+            account_hash = hashlib.sha256(integrated_account_id.encode()).hexdigest()[:20]
+            wanted.append((f"account-{account_hash}", self._account_limit))
+        limiters = []
+        for name, limit in wanted:
+            limiter = self._limiters.get(name)
+            if limiter is None:
+                limiter = SharedRateLimiter(self._dir / f"{self._prefix}-{name}.gcra", limit)
+                self._limiters[name] = limiter
+            limiters.append(limiter)
+        return limiters

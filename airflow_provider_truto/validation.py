@@ -1,0 +1,16 @@
+"""Argument checks shared by the client and the operators; cheap to import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_truto.exceptions import TrutoInputError
+
+
+def require_id(argument: str, value: Any) -> str:
+    """An id must be a non-blank string: anything else is named and refused before a request goes out."""
+    if not isinstance(value, str):
+        raise TrutoInputError(argument, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise TrutoInputError(argument, "must not be empty or blank")
+    return value
