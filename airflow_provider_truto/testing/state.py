@@ -7,6 +7,7 @@ thread (which seeds, archives and inspects) can touch it at the same time.
 from __future__ import annotations
 
 import copy
+import math
 import random
 import string
 import threading
@@ -271,7 +272,9 @@ class SandboxState:
         if end < start:
             raise ValueError("end must not be before start")
         rng = random.Random(seed)
-        span = (end - start).total_seconds()
+        # Whole seconds inside [start, end]: Slack's `created` is a unix integer and both views must agree.
+        first = start.replace(microsecond=0) + (timedelta(seconds=1) if start.microsecond else timedelta())
+        seconds = math.floor((end - first).total_seconds())
         created: list[Channel] = []
         with self._lock:
             self._require(account_id)
@@ -282,8 +285,7 @@ class SandboxState:
                 member = mixed and rng.random() < _MEMBER_SHARE
                 name = self._new_name(rng, kind, names)
                 names.add(name)
-                # Whole seconds: Slack's `created` is a unix integer and both views must agree.
-                moment = (start + timedelta(seconds=span * rng.random())).replace(microsecond=0)
+                moment = first + timedelta(seconds=rng.randint(0, seconds)) if seconds >= 0 else start
                 channel = Channel(
                     id=self._new_id(rng),
                     name=name,
