@@ -1,4 +1,4 @@
-"""The channel routes over real HTTP: pagination, auth, account checks, join semantics, options, idempotency."""
+"""Channel routes over real HTTP: pagination, auth, account checks, join semantics, options, idempotency."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _first(sb: Any, **wanted: Any) -> dict[str, Any]:
     return next(c for c in sb.channels(ACCOUNT) if all(c[k] == v for k, v in wanted.items()))
 
 
-# -- pagination ---------------------------------------------------------------------------------------------
+# -- pagination ----------------------------------------------------------------------------------------------
 
 
 def test_list_pages_through_every_channel_in_order(sb, api):
@@ -120,12 +120,17 @@ def test_list_filters_are_ignored_so_clients_must_filter(sb, api):
     assert {c["type"] for c in body["result"]} > {"channel"}
 
 
-# -- auth and accounts ----------------------------------------------------------------------------------------
+# -- auth and accounts ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer wrong-token"}, {"Authorization": TOKEN}, {"Authorization": f"Basic {TOKEN}"}],
+    [
+        {},
+        {"Authorization": "Bearer wrong-token"},
+        {"Authorization": TOKEN},
+        {"Authorization": f"Basic {TOKEN}"},
+    ],
 )
 def test_a_missing_or_wrong_token_is_a_401(sb, headers):
     response = requests.get(sb.url + CHANNELS, params={"integrated_account_id": ACCOUNT}, headers=headers)
@@ -201,11 +206,13 @@ def test_join_is_unsupported_outside_slack_but_lists_work(sb, api):
     assert "not supported" in response.json()["message"]
 
 
-# -- get and join ---------------------------------------------------------------------------------------------
+# -- get and join --------------------------------------------------------------------------------------------
 
 
 def test_get_one_channel(sb, api):
-    channel = sb.add_channel(ACCOUNT, name="general", description="all hands", created_at="2024-01-02T03:04:05Z")
+    channel = sb.add_channel(
+        ACCOUNT, name="general", description="all hands", created_at="2024-01-02T03:04:05Z"
+    )
     response = api.get(f"{CHANNELS}/{channel['id']}")
     assert response.status_code == 200
     body = response.json()
@@ -288,7 +295,10 @@ def test_archive_and_remove_change_what_join_sees(sb, api):
     assert [c["id"] for c in sb.channels(ACCOUNT)] == [first["id"]]
 
 
-@pytest.mark.parametrize("body", [None, {}, {"channel": {}}, {"channel": {"id": ""}}, {"channel": {"id": 5}}, []])
+@pytest.mark.parametrize(
+    "body",
+    [None, {}, {"channel": {}}, {"channel": {"id": ""}}, {"channel": {"id": 5}}, [], {"channel": "C1"}],
+)
 def test_join_without_a_channel_id_is_a_400_naming_it(sb, api, body):
     response = api.post(JOIN, body)
     assert response.status_code == 400
@@ -316,7 +326,7 @@ def test_join_passes_remote_data_and_can_wrap_its_result(sb, api):
     assert response.json()["result"]["is_member"] is True
 
 
-# -- response options -----------------------------------------------------------------------------------------
+# -- response options ----------------------------------------------------------------------------------------
 
 
 def test_ignore_remote_data_and_exclude_fields(sb, api):
@@ -352,7 +362,7 @@ def test_an_unknown_response_format_is_a_400(api):
     assert api.channels(truto_response_format="stream").status_code == 400
 
 
-# -- idempotency ----------------------------------------------------------------------------------------------
+# -- idempotency ---------------------------------------------------------------------------------------------
 
 
 def test_a_repeated_idempotency_key_replays_the_first_answer(sb, api):
