@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_truto.exceptions import TrutoHTTPError, TrutoInputError, TrutoNotFoundError
@@ -105,3 +105,20 @@ def unjoinable_reason(error: BaseException) -> str | None:
     if isinstance(error, TrutoNotFoundError) and error.is_remote_error:
         return error.remote_error or "not_found"
     return None
+
+
+def auto_join_cutoff(
+    created_after: Any, last_success_start: datetime | None, overlap: timedelta
+) -> datetime | None:
+    """The creation time after which a channel counts as new.
+
+    An explicit ``created_after`` wins. Otherwise: the start of the last successful run, less a generous
+    overlap (clock skew, channels created while that run was listing). A data interval is no safe
+    cutoff: in Airflow 3 an ``@hourly`` cron schedule has a zero-length one, and failed runs leave gaps.
+    With no successful run yet, every channel is new (``None``).
+    """
+    if created_after not in (None, ""):
+        return parse_timestamp(created_after)
+    if last_success_start is None:
+        return None
+    return parse_timestamp(last_success_start, "last_success_start") - overlap

@@ -1,0 +1,41 @@
+# Two set-up commands: `make demo` and `make test`. Both work on a fresh clone with Python 3.10+ and make.
+PYTHON ?= python3
+AIRFLOW_VERSION ?= 3.3.2
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-$(AIRFLOW_VERSION)
+
+.PHONY: install lint typecheck test test-fast demo bench clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip -q
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/python -m uv pip install -q -p $(BIN)/python -e '.[test]' 'apache-airflow==$(AIRFLOW_VERSION)'
+	touch $@
+
+install: $(INSTALLED)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(BIN)/pytest -q -m "not integration"
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+bench: install
+	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_call_overhead.py
+	$(BIN)/python benchmarks/bench_auto_join.py
+
+clean:
+	rm -rf $(VENV) .airflow build dist *.egg-info

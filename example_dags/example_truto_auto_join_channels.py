@@ -1,0 +1,114 @@
+"""Keep a bot a member of every new public channel, in one connected workspace or in all of them.
+
+Every hour: list the channels of each integrated account through Truto (every page), pick the public,
+active channels the bot is not in that were created after the cutoff, and join them with
+``JoinChannelOperator`` through dynamic task mapping. A final task reports what was joined, skipped
+(and why) and failed.
+
+Scale: an everyday run (a few dozen new channels) maps one task per channel, each labelled with the
+channel's name. A first run over a workspace with thousands of channels spreads them over at most
+``MAX_JOIN_TASKS`` mapped tasks instead, which stays far below Airflow's ``max_map_length`` (1024) and pays
+the per-task overhead a few dozen times rather than thousands. Truto's rate limits are kept by the hook's
+shared pacing (see the README); concurrency is bounded by ``max_active_tis_per_dagrun`` and by the Airflow
+pool named in ``TRUTO_POOL``, if you created one (``airflow pools set truto 4 "Truto API"``); the DAG
+runs in ``default_pool`` when it is unset.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
+
+TRUTO_CONN_ID = "truto_default"
+TRUTO_POOL = os.environ.get("TRUTO_POOL") or "default_pool"
+MAX_JOIN_TASKS = 64  # well under max_map_length; more channels than this are batched
+JOIN_TASKS_AT_ONCE = 4  # mapped join tasks running at once in one DAG run
+ACCOUNTS_AT_ONCE = 16  # accounts listed, and joined, in parallel within one task
+
+
+@dag(
+    dag_id="example_truto_auto_join_channels",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["truto", "example"],
+    params={
+        "integrated_account_id": Param(
+            None,
+            type=["null", "string"],
+            description="The workspace to watch; empty means the connection's integrated_account_id.",
+        ),
+        "integrated_account_ids": Param(
+            None,
+            type=["null", "string", "array"],
+            description='Several workspaces: a list of account ids, or "all" for every active Slack account.',
+        ),
+        "created_after": Param(
+            None,
+            type=["null", "string"],
+            description="ISO-8601; empty means since the last successful run, less the overlap.",
+        ),
+        "overlap_minutes": Param(60, type="integer", minimum=0),
+    },
+    doc_md=__doc__,
+)
+def example_truto_auto_join_channels() -> None:
+    @task
+    def select_new_channels() -> list[list[dict[str, Any]]]:
+        """List every page of every account's channels and plan the joins (filtered here, not by Truto)."""
+        from airflow_provider_truto.auto_join import plan_auto_join
+
+        context = get_current_context()
+        params = context["params"]
+        plan = plan_auto_join(
+            TRUTO_CONN_ID,
+            integrated_account_id=params.get("integrated_account_id"),
+            integrated_account_ids=params.get("integrated_account_ids"),
+            created_after=params.get("created_after"),
+            # A lazy proxy in Airflow 3: "or None" turns a missing one into a real None.
+            last_success_start=context.get("prev_start_date_success") or None,
+            overlap=timedelta(minutes=params.get("overlap_minutes") or 0),
+            max_tasks=MAX_JOIN_TASKS,
+            accounts_at_once=ACCOUNTS_AT_ONCE,
+        )
+        # Per-account facts travel under their own key: only the batches are mapped over.
+        context["ti"].xcom_push(key="accounts", value=plan.accounts)
+        return plan.batches
+
+    batches = select_new_channels()
+
+    joins = JoinChannelOperator.partial(
+        task_id="join_channels",
+        truto_conn_id=TRUTO_CONN_ID,
+        max_concurrency=ACCOUNTS_AT_ONCE,
+        pool=TRUTO_POOL,
+        max_active_tis_per_dagrun=JOIN_TASKS_AT_ONCE,
+        retries=2,
+        retry_delay=timedelta(seconds=30),
+        map_index_template="{{ truto_channel_label }}",
+    ).expand(channel_ids=batches)
+
+    @task(trigger_rule="all_done")
+    def report(batches: list[list[dict[str, Any]]], outcomes: list[list[dict[str, Any]]]) -> dict[str, Any]:
+        """Count joined / skipped (with reasons) / failed, per account too; fail the run if a join failed."""
+        from airflow_provider_truto.auto_join import summarise
+
+        context = get_current_context()
+        accounts = context["ti"].xcom_pull(task_ids="select_new_channels", key="accounts") or {}
+        summary = summarise(batches, outcomes, accounts)
+        for line in summary.lines():
+            print(line)
+        context["ti"].xcom_push(key="report", value=summary.as_dict())
+        summary.raise_if_failed()
+        return summary.as_dict()
+
+    report(batches, joins.output)
+
+
+example_truto_auto_join_channels()
