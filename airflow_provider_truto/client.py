@@ -20,6 +20,7 @@ import tenacity
 from airflow_provider_truto import __version__
 from airflow_provider_truto.exceptions import (
     TrutoConnectionError,
+    TrutoHTTPError,
     TrutoInputError,
     TrutoInvalidResponseError,
     error_for_status,
@@ -291,24 +292,13 @@ class TrutoClient:
                 body=self._redact(response.text[:500]),
             ) from error
 
-    def _error_from(self, response: requests.Response, method: str, url: str) -> Exception:
-        text = self._redact(response.text)
-        try:
-            payload = json.loads(text) if text else {}
-        except ValueError:
-            payload = {}
-        if not isinstance(payload, dict):
-            payload = {}
-        raw = payload.get("raw_response")
-        remote_error = raw.get("error") if isinstance(raw, dict) else None
-        message = payload.get("message") or payload.get("error") or response.reason or "error"
-        return error_for_status(
+    def _error_from(self, response: requests.Response, method: str, url: str) -> TrutoHTTPError:
+        return error_from_answer(
             response.status_code,
-            f"{method} {_path_of(url)}: {message}",
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            remote_error=str(remote_error) if remote_error is not None else None,
-            is_remote_error=bool(payload.get("truto_is_remote_error")),
-            body=text,
+            self._redact(response.text),
+            retry_after=response.headers.get("Retry-After"),
+            reason=response.reason,
+            call=f"{method} {_path_of(url)}",
         )
 
     def _redact(self, text: str) -> str:
@@ -319,6 +309,32 @@ class TrutoClient:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, self.config.max_retries, wait)
+
+
+def error_from_answer(
+    status_code: int, text: str, *, retry_after: str | None, reason: str | None, call: str
+) -> TrutoHTTPError:
+    """The typed error for an error answer, from Truto's error body; shared by the sync and async paths.
+
+    ``text`` must already be redacted.
+    """
+    try:
+        payload = json.loads(text) if text else {}
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    raw = payload.get("raw_response")
+    remote_error = raw.get("error") if isinstance(raw, dict) else None
+    message = payload.get("message") or payload.get("error") or reason or "error"
+    return error_for_status(
+        status_code,
+        f"{call}: {message}",
+        retry_after=parse_retry_after(retry_after),
+        remote_error=str(remote_error) if remote_error is not None else None,
+        is_remote_error=bool(payload.get("truto_is_remote_error")),
+        body=text,
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

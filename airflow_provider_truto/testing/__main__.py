@@ -46,6 +46,13 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected an integer >= 1, not 0")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -67,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument(
         "--account", action="append", dest="account_ids", metavar="ID", help="an account id (repeatable)"
     )
-    accounts.add_argument("--accounts", type=_non_negative_int, metavar="K", help="generate K accounts")
+    accounts.add_argument("--accounts", type=_positive_int, metavar="K", help="generate K accounts")
     parser.add_argument("--channels", type=_non_negative_int, default=200, help="channels per account")
     parser.add_argument("--seed", type=int, default=0, help="seed for generated accounts and channels")
     parser.add_argument("--rate-limit", type=_rate, metavar="N/SECONDS", help="per-account limit, e.g. 50/10")
@@ -79,8 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _account_ids(args: argparse.Namespace) -> list[str]:
     if args.accounts is not None:
-        if args.accounts < 1:
-            raise SystemExit("--accounts: need at least 1")
         rng = random.Random(args.seed)
         return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(args.accounts)]
     return list(args.account_ids or [DEFAULT_ACCOUNT])

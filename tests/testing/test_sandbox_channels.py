@@ -400,3 +400,44 @@ def test_unknown_routes_are_truto_404s(api):
         assert response.status_code == 404
         assert response.json()["statusCode"] == 404
         assert response.json()["truto_is_remote_error"] is False
+
+
+def test_a_chunked_body_is_read(sb, api):
+    channel = sb.add_channel(ACCOUNT, name="general")
+    payload = json.dumps({"channel": {"id": channel["id"]}}).encode()
+    response = api.session.post(
+        sb.url + JOIN,
+        params={"integrated_account_id": ACCOUNT},
+        data=iter([payload[:7], payload[7:]]),  # a generator body goes out chunked
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 200
+    assert sb.requests[-1].headers["transfer-encoding"] == "chunked"
+    assert sb.join_counts() == {channel["id"]: 1}
+    assert api.channels().status_code == 200  # the connection is still in step
+
+
+def test_concurrent_joins_are_all_counted(sb):
+    import concurrent.futures
+
+    channels = sb.seed_channels(ACCOUNT, 40, seed=9, mixed=False)
+
+    def join_all(worker: int) -> list[int]:
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {TOKEN}"
+            return [
+                session.post(
+                    sb.url + JOIN,
+                    params={"integrated_account_id": ACCOUNT},
+                    json={"channel": {"id": c["id"]}},
+                    timeout=10,
+                ).status_code
+                for c in channels
+            ]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = [status for result in pool.map(join_all, range(8)) for status in result]
+    assert statuses == [200] * 320
+    assert sb.join_counts() == {c["id"]: 8 for c in channels}
+    assert sb.stats()["joins"] == 320
+    assert all(c["is_member"] for c in sb.channels(ACCOUNT))

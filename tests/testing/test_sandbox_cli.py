@@ -93,6 +93,8 @@ def test_the_cli_generates_accounts():
         (["--channels", "-1"], "--channels"),
         (["--port", "http"], "--port"),
         (["--latency-ms", "slow"], "--latency-ms"),
+        (["--accounts", "0"], "--accounts"),
+        (["--accounts", "2", "--account", "x"], "--account"),
     ],
 )
 def test_bad_arguments_are_argparse_errors_naming_the_argument(args, named):
