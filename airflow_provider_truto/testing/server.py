@@ -77,6 +77,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     # Fast rebinding matters for tests that start many sandboxes.
     allow_reuse_address = True
+    # The default backlog of 5 drops SYNs when a benchmark opens dozens of connections at once (1 s stalls).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], sandbox: TrutoSandbox) -> None:
         self.sandbox = sandbox
@@ -261,6 +263,16 @@ class TrutoSandbox:
     :param wrap_custom_method_results: answer join as ``{"result": channel}``.
     :param empty_pages: every other channel-list page is empty with a non-null cursor.
     :param verbose: log one line per request to stderr (never the token).
+
+    Worth knowing when writing tests against it:
+
+    - The channel list ignores filters (``type``, ``created_at[gt]``, ...), as many Truto integrations do:
+      clients must filter what comes back. The integrated-account list does honour its filters.
+    - Each request runs: latency, injected fault, auth (401), rate limits (429), idempotency replay, route.
+      So faults fire even without a token, and a scripted 429 (``Fault.rate_limited``) looks like Slack's own
+      (``truto_is_remote_error`` true) while the limiter's 429 is Truto's (false).
+    - :attr:`requests` records every request except ``GET /_sandbox/state`` (the observers' endpoint), with
+      the ``authorization`` header redacted; it is recorded before the answer is written.
     """
 
     def __init__(

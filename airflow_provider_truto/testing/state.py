@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 CHANNEL_TYPES = ("channel", "private_channel", "dm", "group_dm")
+CHANNEL_STATUSES = ("active", "archived")
 # Slack's conversations.join only works on public channels; everything else needs an invitation.
 JOINABLE_TYPES = frozenset({"channel"})
 
@@ -248,6 +249,8 @@ class SandboxState:
                 raise ValueError(f"channel id {channel.id!r} already exists")
             if channel.type not in CHANNEL_TYPES:
                 raise ValueError(f"channel type must be one of {CHANNEL_TYPES}, not {channel.type!r}")
+            if channel.status not in CHANNEL_STATUSES:
+                raise ValueError(f"channel status must be one of {CHANNEL_STATUSES}, not {channel.status!r}")
             self._channel_ids.add(channel.id)
             self._channels[account_id][channel.id] = channel
             return channel

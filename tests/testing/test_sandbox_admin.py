@@ -267,6 +267,8 @@ def test_bad_setup_is_refused():
         sandbox.add_channel("a", id=channel["id"])
     with pytest.raises(ValueError):
         sandbox.add_channel("a", type="forum")
+    with pytest.raises(ValueError):
+        sandbox.add_channel("a", status="deleted")
     with pytest.raises(KeyError):
         sandbox.archive_channel("a", "C404")
     with pytest.raises(ValueError):
