@@ -82,12 +82,12 @@ class TrutoError(AirflowException):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the attributes when the error crosses a process boundary (triggers, multiprocessing).
-        return (_rebuild, (type(self), self.message, self.__dict__))
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild(cls: type[TrutoError], message: str, state: dict[str, Any]) -> TrutoError:
+def _rebuild(cls: type[TrutoError], args: tuple[Any, ...], state: dict[str, Any]) -> TrutoError:
     error = cls.__new__(cls)
-    Exception.__init__(error, message)
+    Exception.__init__(error, *args)
     error.__dict__.update(state)
     return error
 

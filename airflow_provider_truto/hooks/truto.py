@@ -69,10 +69,9 @@ class TrutoHook(BaseHook):
         extra = conn.extra_dejson or {}
         where = f"connection {self.truto_conn_id!r}"
         host = conn.host or ""
-        if host and "://" not in host and conn.schema in ("http", "https"):
-            host = f"{conn.schema}://{host}"
-        if host and conn.port and "://" not in host:
-            host = f"{host}:{conn.port}"
+        if host and "://" not in host:  # a bare host: the port and scheme may sit in their own fields
+            host = f"{host}:{conn.port}" if conn.port else host
+            host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
         if not conn.password:
             raise TrutoInputError(f"{where}: password", "the connection has no API token")
         return TrutoConfig(

@@ -1,0 +1,70 @@
+"""The shared client-side pacing: GCRA in a lock file, across threads and processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_truto.ratelimit import RateLimit, RateLimiters, SharedRateLimiter
+
+
+def test_parse() -> None:
+    assert RateLimit.parse("50/10") == RateLimit(50, 10.0)
+    assert RateLimit.parse(" 5 / 0.5 ") == RateLimit(5, 0.5)
+    assert RateLimit.parse("off") is None and RateLimit.parse(None) is None
+    for bad in ("fast", "0/1", "5/0", "-1/2"):
+        with pytest.raises(ValueError):
+            RateLimit.parse(bad)
+
+
+def test_reservations_are_spaced_evenly(tmp_path: Path) -> None:
+    now = [1000.0]
+    limiter = SharedRateLimiter(tmp_path / "a.gcra", RateLimit(10, 1.0), clock=lambda: now[0])
+    assert [round(limiter.reserve(), 6) for _ in range(4)] == [0.0, 0.1, 0.2, 0.3]
+    now[0] += 5  # idle time does not bank a burst
+    assert [round(limiter.reserve(), 6) for _ in range(2)] == [0.0, 0.1]
+
+
+def test_a_clock_jump_never_waits_more_than_a_window(tmp_path: Path) -> None:
+    path = tmp_path / "b.gcra"
+    path.write_text(repr(time.time() + 10_000))
+    assert SharedRateLimiter(path, RateLimit(5, 2.0)).reserve() <= 2.0
+
+
+def _take(directory: str, count: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    limiters = RateLimiters("scope", token_limit=RateLimit(100, 1.0), account_limit=None, state_dir=Path(directory))
+    stamps = []
+    for _ in range(count):
+        limiters.wait_for_slot("acct")
+        stamps.append(time.time())
+    out.put(stamps)
+
+
+def test_processes_share_one_budget(tmp_path: Path) -> None:
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    workers = [multiprocessing.Process(target=_take, args=(str(tmp_path), 20, queue)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    stamps = sorted(t for _ in workers for t in queue.get(timeout=30))
+    for worker in workers:
+        worker.join(timeout=30)
+    # 60 requests at 100/s across three processes: about 0.6 s, and no 1 s window holds more than 100.
+    assert stamps[-1] - stamps[0] >= 0.55
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert sum(gaps) / len(gaps) >= 0.009
+
+
+def test_account_and_token_budgets_combine(tmp_path: Path) -> None:
+    slept: list[float] = []
+    limiters = RateLimiters(
+        "s", token_limit=RateLimit(100, 1.0), account_limit=RateLimit(2, 1.0), state_dir=tmp_path, sleep=slept.append
+    )
+    for _ in range(3):
+        limiters.wait_for_slot("acct-a")
+    limiters.wait_for_slot("acct-b")  # another account only waits for the token budget
+    assert slept[0] == pytest.approx(0.5, abs=0.05) and slept[1] == pytest.approx(1.0, abs=0.05)
+    assert len(slept) == 3 and slept[2] < 0.05
+    assert not any("s" == p.name for p in tmp_path.iterdir())  # files are named by hashes, not by the scope
