@@ -246,6 +246,10 @@ def _fault_response(fault: Fault) -> Response | None:
     return None
 
 
+def _limit_spec(limit: tuple[int, float] | None) -> str:
+    return "off" if limit is None else f"{limit[0]}/{limit[1]:g}"
+
+
 def _scope(token: str) -> str:
     # Rate-limit and idempotency keys are per token; keep a digest rather than the token itself.
     return hashlib.sha256(token.encode()).hexdigest()[:16]
@@ -304,6 +308,8 @@ class TrutoSandbox:
         self._api = TrutoApi(self._state, self._options)
         self._faults = FaultBook()
         self._limiter = RateLimiter()
+        self.account_rate_limit = account_rate_limit
+        self.token_rate_limit = token_rate_limit
         self._account_window = SlidingWindow(*account_rate_limit) if account_rate_limit else None
         self._token_window = SlidingWindow(*token_rate_limit) if token_rate_limit else None
         self._log: list[RecordedRequest] = []
@@ -524,12 +530,19 @@ class TrutoSandbox:
         }
 
     def airflow_connection(self, account_id: str | None = None) -> dict[str, Any]:
-        """An Airflow connection dict pointing at this sandbox."""
-        conn: dict[str, Any] = {"conn_type": "truto", "host": self.url, "password": self.token}
+        """An Airflow connection dict pointing at this sandbox.
+
+        The client's pacing (extras ``rate_limit`` / ``token_rate_limit``) is set to this sandbox's limits,
+        or ``off`` where it has none, so DAG tests run at loopback speed instead of at Truto's real pace.
+        """
+        extra: dict[str, Any] = {
+            "rate_limit": _limit_spec(self.account_rate_limit),
+            "token_rate_limit": _limit_spec(self.token_rate_limit),
+        }
         account = account_id or self.default_account_id
         if account:
-            conn["extra"] = {"integrated_account_id": account}
-        return conn
+            extra["integrated_account_id"] = account
+        return {"conn_type": "truto", "host": self.url, "password": self.token, "extra": extra}
 
     def airflow_conn_env(self, account_id: str | None = None) -> str:
         """The value for ``AIRFLOW_CONN_TRUTO_DEFAULT``."""

@@ -156,13 +156,19 @@ def test_airflow_connection_points_at_the_sandbox(sb):
         "conn_type": "truto",
         "host": sb.url,
         "password": TOKEN,
-        "extra": {"integrated_account_id": ACCOUNT},
+        "extra": {"integrated_account_id": ACCOUNT, "rate_limit": "off", "token_rate_limit": "off"},
     }
     assert json.loads(sb.airflow_conn_env(ACCOUNT)) == conn
-    assert "extra" not in sb.airflow_connection()
+    assert "integrated_account_id" not in sb.airflow_connection()["extra"]
     sb.default_account_id = ACCOUNT
     assert sb.airflow_connection() == conn
     assert sb.account_id == ACCOUNT
+
+
+def test_airflow_connection_paces_like_the_sandbox_limits():
+    with TrutoSandbox(TOKEN, account_rate_limit=(50, 1.0), token_rate_limit=(500, 10.0)) as limited:
+        extra = limited.airflow_connection("a")["extra"]
+    assert (extra["rate_limit"], extra["token_rate_limit"]) == ("50/1", "500/10")
 
 
 def test_the_server_is_quiet_unless_verbose(capfd):
