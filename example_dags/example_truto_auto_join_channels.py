@@ -29,6 +29,7 @@ TRUTO_POOL = os.environ.get("TRUTO_POOL") or "default_pool"
 MAX_JOIN_TASKS = 64  # well under max_map_length; more channels than this are batched
 JOIN_TASKS_AT_ONCE = 4  # mapped join tasks running at once in one DAG run
 ACCOUNTS_AT_ONCE = 16  # accounts listed, and joined, in parallel within one task
+JOIN_RETRY_DELAY = timedelta(seconds=float(os.environ.get("TRUTO_JOIN_RETRY_DELAY_SECONDS") or 60))
 
 
 @dag(
@@ -90,7 +91,7 @@ def example_truto_auto_join_channels() -> None:
         pool=TRUTO_POOL,
         max_active_tis_per_dagrun=JOIN_TASKS_AT_ONCE,
         retries=2,
-        retry_delay=timedelta(seconds=30),
+        retry_delay=JOIN_RETRY_DELAY,
         map_index_template="{{ truto_channel_label }}",
     ).expand(channel_ids=batches)
 

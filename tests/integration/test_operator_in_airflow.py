@@ -1,0 +1,79 @@
+"""JoinChannelOperator inside a real Airflow: ``airflow dags test`` with a SQLite metadata DB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json, run_dag_test
+
+pytestmark = pytest.mark.integration
+DAGS = REPO / "tests" / "dags"
+
+
+def task_logs(airflow_home: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in (airflow_home / "logs").rglob("*") if p.is_file())
+
+
+def test_operator_templated_single_mapped_and_batch(sandbox: Any, airflow_home: Path, tmp_path: Path) -> None:
+    def fresh(name: str, **kwargs: Any) -> str:
+        return str(sandbox.add_channel(ACCOUNT, name=name, **kwargs)["id"])
+
+    single, first, second, good = fresh("single"), fresh("mapped-a"), fresh("mapped-b"), fresh("batch-ok")
+    archived = fresh("batch-archived", status="archived")
+    private = fresh("batch-private", type="private_channel")
+    result_file = tmp_path / "result.json"
+    conf = {
+        "channel_id": single,
+        "account": ACCOUNT,
+        "mapped": [first, second],
+        "batch": [good, archived, private, "CGONE000000"],
+    }
+    done = run_dag_test(
+        airflow_home,
+        "truto_operator_test",
+        conn=connection_json(sandbox),
+        conf=conf,
+        dags_folder=DAGS,
+        TRUTO_TEST_RESULT=str(result_file),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    received = json.loads(result_file.read_text())
+
+    # The downstream task got the unified channel from XCom, templated ids rendered.
+    assert received["single"]["id"] == single and received["single"]["is_member"] is True
+    assert "remote_data" not in received["single"]
+    assert sorted(c["id"] for c in received["mapped"]) == sorted([first, second])
+    outcomes = {o["id"]: (o["outcome"], o["reason"]) for o in received["batch"]}
+    assert outcomes == {
+        good: ("joined", None),
+        archived: ("skipped", "is_archived"),
+        private: ("skipped", "method_not_supported_for_channel_type"),
+        "CGONE000000": ("skipped", "channel_not_found"),
+    }
+    assert sandbox.join_counts(ACCOUNT) == {single: 1, first: 1, second: 1, good: 1}
+
+    # The token is in no log line, output or XCom.
+    assert TOKEN not in done.stdout and TOKEN not in done.stderr
+    assert TOKEN not in task_logs(airflow_home)
+    assert TOKEN not in result_file.read_text()
+
+
+def test_bad_input_fails_without_a_request(sandbox: Any, airflow_home: Path, tmp_path: Path) -> None:
+    conf = {"channel_id": "   ", "account": ACCOUNT, "mapped": ["", ""], "batch": [""]}
+    done = run_dag_test(
+        airflow_home,
+        "truto_operator_test",
+        conn=connection_json(sandbox),
+        conf=conf,
+        dags_folder=DAGS,
+        TRUTO_TEST_RESULT=str(tmp_path / "unused.json"),
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "invalid argument 'channel_id'" in output and "invalid argument 'channel_ids[0]'" in output
+    assert sandbox.requests == []
+    assert not (tmp_path / "unused.json").exists()
