@@ -81,7 +81,7 @@ def test_a_real_failure_fails_the_run_and_the_rerun_joins_what_is_missing(
 ) -> None:
     sandbox = truto_sandbox_factory(token=TOKEN)
     sandbox.add_account(ACCOUNT)
-    seed_workspace(sandbox, old=50, new=150)
+    seed_workspace(sandbox, old=10, new=24)
     expected = eligible(sandbox)
     sandbox.inject("POST", JOIN, 500, repeat=True)  # Truto is down for joins, past every retry
 
