@@ -80,6 +80,11 @@ def normalise_base_url(host: str | None) -> str:
     return host if "://" in host else f"https://{host}"
 
 
+def default_headers(token: str) -> dict[str, str]:
+    """The headers every Truto call carries, sync (requests) and async (the trigger's httpx) alike."""
+    return {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+
+
 def unified_path(model: str, resource: str, method: str, resource_id: str | None) -> tuple[str, str]:
     """The HTTP method and path of a unified call; unknown method names are custom methods (POST)."""
     for argument, value in (("model", model), ("resource", resource), ("method", method)):
@@ -107,13 +112,7 @@ class TrutoClient:
     def __init__(self, config: TrutoConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.session = requests.Session()
-        self.session.headers.update(
-            {
-                "Authorization": f"Bearer {config.token}",
-                "Accept": "application/json",
-                "User-Agent": USER_AGENT,
-            }
-        )
+        self.session.headers.update(default_headers(config.token))
         self._retrying = tenacity.Retrying(
             sleep=sleep,
             **retry_policy(config.max_retries, max_wait=config.max_retry_wait, before_sleep=self._log_retry),
