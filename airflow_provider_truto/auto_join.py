@@ -6,6 +6,7 @@ itself is ``JoinChannelOperator`` mapped over the planned batches.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,8 @@ from airflow_provider_truto.exceptions import (
     TrutoInputError,
     TrutoNotFoundError,
 )
+
+log = logging.getLogger(__name__)
 
 ALL_ACCOUNTS = "all"
 JOINABLE_INTEGRATIONS = frozenset({"slack"})  # of Truto's messaging integrations, only Slack can join
@@ -56,6 +59,7 @@ def plan_auto_join(
 
     hook = TrutoHook(truto_conn_id)
     cutoff = auto_join_cutoff(created_after, last_success_start, overlap)
+    log.info("Joining channels created after %s", cutoff.isoformat() if cutoff else "any time (first run)")
     accounts: dict[str, dict[str, Any]] = {}
     if integrated_account_ids in (None, "", []):
         account_ids = [hook.client.account_id(integrated_account_id or None)]
@@ -67,8 +71,15 @@ def plan_auto_join(
 
     def select(account: str) -> tuple[str, list[ChannelRef] | TrutoError]:
         try:
-            channels = hook.list_channels(account, limit=LIST_PAGE_SIZE)
-            return account, select_auto_join(channels, cutoff)
+            left_out: Counter[str] = Counter()
+            selected = select_auto_join(hook.list_channels(account, limit=LIST_PAGE_SIZE), cutoff, left_out)
+            log.info(
+                "Account %s: %d new public channels to join; left out: %s",
+                account,
+                len(selected),
+                ", ".join(f"{count} {reason}" for reason, count in sorted(left_out.items())) or "none",
+            )
+            return account, selected
         except (TrutoAuthError, TrutoAccountBlockedError, TrutoNotFoundError) as error:
             if not several:
                 raise
@@ -159,7 +170,9 @@ class AutoJoinSummary:
                     f"  account {account}: joined {counts['joined']}, skipped {counts['skipped']}, "
                     f"failed {counts['failed']}"
                 )
-            lines.extend(f"  account {account}: {error}" for account, error in sorted(self.account_errors.items()))
+            lines.extend(
+                f"  account {account}: {error}" for account, error in sorted(self.account_errors.items())
+            )
         lines.extend(f"  failed: {c['name']} ({c['id']}): {c['reason']}" for c in self.failed[:20])
         return lines
 
@@ -190,8 +203,8 @@ def summarise(
             summary.account_errors[account] = str(facts["error"])
     seen: dict[tuple[str, str], Mapping[str, Any]] = {}
     for batch_outcomes in outcomes or []:
-        for outcome in batch_outcomes or []:
-            seen[(str(outcome.get("integrated_account_id")), str(outcome["id"]))] = outcome
+        for done in batch_outcomes or []:
+            seen[(str(done.get("integrated_account_id")), str(done["id"]))] = done
     for batch in batches or []:
         for channel in batch:
             account = str(channel.get("integrated_account_id"))
@@ -204,6 +217,10 @@ def summarise(
             elif result == "skipped":
                 summary.skipped[str(outcome["reason"] if outcome else "")] += 1
             else:
-                reason = outcome["reason"] if outcome else "its join task failed (joined or not, the next run checks)"
+                reason = (
+                    outcome["reason"]
+                    if outcome
+                    else "its join task failed (joined or not, the next run checks)"
+                )
                 summary.failed.append({"id": channel["id"], "name": channel.get("name"), "reason": reason})
     return summary

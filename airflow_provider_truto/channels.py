@@ -7,6 +7,7 @@ these, so "new public channel" means one thing everywhere. No Airflow or HTTP im
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -39,32 +40,49 @@ def parse_timestamp(value: Any, argument: str = "created_after") -> datetime:
     raise TrutoInputError(argument, f"expected an ISO-8601 timestamp, got {value!r}")
 
 
+def exclusion_reason(channel: Mapping[str, Any], created_after: datetime | None) -> str | None:
+    """Why the bot leaves this channel alone, or ``None`` when it is a new public channel to join."""
+    if channel.get("type") != "channel":
+        return "not public"
+    if channel.get("status") != "active":
+        return "archived"
+    if channel.get("is_member"):
+        return "already a member"
+    created_at = channel.get("created_at")
+    if created_after is None or not created_at:
+        return None  # No creation time: joining is idempotent, so when unsure, include it.
+    try:
+        created = parse_timestamp(created_at, "created_at")
+    except TrutoInputError:
+        return None
+    return None if created > created_after else "created before the cutoff"
+
+
 def is_auto_joinable(channel: Mapping[str, Any], created_after: datetime | None) -> bool:
     """A public, active channel the bot is not in, created after the cutoff (``None``: any time)."""
-    if channel.get("type") != "channel" or channel.get("status") != "active" or channel.get("is_member"):
-        return False
-    if created_after is None:
-        return True
-    created_at = channel.get("created_at")
-    if not created_at:
-        return True  # No creation time: joining is idempotent, so when unsure, include it.
-    try:
-        return parse_timestamp(created_at, "created_at") > created_after
-    except TrutoInputError:
-        return True
+    return exclusion_reason(channel, created_after) is None
 
 
 def select_auto_join(
-    channels: Iterable[Mapping[str, Any]], created_after: datetime | None
+    channels: Iterable[Mapping[str, Any]],
+    created_after: datetime | None,
+    left_out: Counter[str] | None = None,
 ) -> list[ChannelRef]:
-    """The channels to join, as compact ``{"id", "name"}`` refs, each id once, in list order."""
+    """The channels to join, as compact ``{"id", "name"}`` refs, each id once, in list order.
+
+    ``left_out``, when given, counts the other channels by reason.
+    """
     selected: dict[str, ChannelRef] = {}
     for channel in channels:
         channel_id = channel.get("id")
-        if isinstance(channel_id, str) and channel_id and is_auto_joinable(channel, created_after):
+        reason = "no id" if not isinstance(channel_id, str) or not channel_id else None
+        reason = reason or exclusion_reason(channel, created_after)
+        if reason is None:
             selected.setdefault(
-                channel_id, {"id": channel_id, "name": str(channel.get("name") or channel_id)}
+                str(channel_id), {"id": str(channel_id), "name": str(channel.get("name") or channel_id)}
             )
+        elif left_out is not None:
+            left_out[reason] += 1
     return list(selected.values())
 
 

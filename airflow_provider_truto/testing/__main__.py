@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from airflow_provider_truto.testing.server import TrutoSandbox
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     accounts.add_argument("--accounts", type=_positive_int, metavar="K", help="generate K accounts")
     parser.add_argument("--channels", type=_non_negative_int, default=200, help="channels per account")
+    parser.add_argument(
+        "--new-channels",
+        type=_non_negative_int,
+        default=0,
+        metavar="M",
+        help="extra channels per account created in the last 24 hours (mixed, like the others)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for generated accounts and channels")
     parser.add_argument("--rate-limit", type=_rate, metavar="N/SECONDS", help="per-account limit, e.g. 50/10")
     parser.add_argument("--token-rate-limit", type=_rate, metavar="N/SECONDS", help="per-token limit")
@@ -106,6 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sandbox.add_account(account_id)
         # Different seeds per account, so accounts do not mirror each other.
         sandbox.seed_channels(account_id, args.channels, seed=args.seed + index)
+        if args.new_channels:
+            now = datetime.now(timezone.utc)
+            new_seed = args.seed + index + 7919  # any fixed offset: new channels must not mirror old ones
+            sandbox.seed_channels(
+                account_id, args.new_channels, seed=new_seed, start=now - timedelta(days=1), end=now
+            )
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:

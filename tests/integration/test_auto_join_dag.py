@@ -30,7 +30,9 @@ def joined_ids(sandbox: TrutoSandbox) -> list[str]:
 
 
 def seed_workspace(sandbox: TrutoSandbox, old: int, new: int) -> None:
-    sandbox.seed_channels(ACCOUNT, old, seed=11, start=NOW - timedelta(days=700), end=CUTOFF - timedelta(hours=1))
+    sandbox.seed_channels(
+        ACCOUNT, old, seed=11, start=NOW - timedelta(days=700), end=CUTOFF - timedelta(hours=1)
+    )
     sandbox.seed_channels(ACCOUNT, new, seed=12, start=CUTOFF + timedelta(minutes=1), end=NOW)
 
 
@@ -44,9 +46,7 @@ def run(sandbox: TrutoSandbox, airflow_home: Path, **conn_extra: Any) -> Any:
     )
 
 
-def test_workspace_scale_with_transient_faults(
-    truto_sandbox_factory: Any, airflow_home: Path
-) -> None:
+def test_workspace_scale_with_transient_faults(truto_sandbox_factory: Any, airflow_home: Path) -> None:
     sandbox = truto_sandbox_factory(token=TOKEN)
     sandbox.add_account(ACCOUNT)
     seed_workspace(sandbox, old=1000, new=1500)

@@ -55,7 +55,11 @@ def test_the_cli_serves_until_signalled(sig):
             "conn_type": "truto",
             "host": url,
             "password": "tok",
-            "extra": {"integrated_account_id": "sandbox-account", "rate_limit": "50/10", "token_rate_limit": "off"},
+            "extra": {
+                "integrated_account_id": "sandbox-account",
+                "rate_limit": "50/10",
+                "token_rate_limit": "off",
+            },
         }
         response = requests.get(
             url + CHANNELS,

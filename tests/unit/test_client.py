@@ -60,7 +60,9 @@ def test_join_wire_format(sandbox: Any, make_client: Any) -> None:
 def test_each_call_gets_a_new_idempotency_key(sandbox: Any, make_client: Any) -> None:
     client = make_client()
     for name in ("a", "b"):
-        client.unified("instant-messaging", "channels", "join", body={"channel": {"id": joinable(sandbox, name)}})
+        client.unified(
+            "instant-messaging", "channels", "join", body={"channel": {"id": joinable(sandbox, name)}}
+        )
     keys = [r.headers["idempotency-key"] for r in sandbox.requests]
     assert len(set(keys)) == 2
 
@@ -71,7 +73,9 @@ def test_retried_post_reuses_its_idempotency_key_and_acts_once(
     channel_id = joinable(sandbox)
     # The first attempt is applied but its answer is lost; the retry must not join a second time.
     sandbox.inject("POST", JOIN, Fault.reset_after(), 500)
-    answer = make_client().unified("instant-messaging", "channels", "join", body={"channel": {"id": channel_id}})
+    answer = make_client().unified(
+        "instant-messaging", "channels", "join", body={"channel": {"id": channel_id}}
+    )
     assert answer["is_member"] is True
     keys = {r.headers["idempotency-key"] for r in sandbox.requests}
     assert len(sandbox.requests) == 3 and len(keys) == 1
@@ -111,7 +115,9 @@ def test_max_pages_stops_early(sandbox: Any, make_client: Any) -> None:
 def test_custom_method_result_wrapper_is_unwrapped(sandbox: Any, make_client: Any) -> None:
     sandbox.wrap_custom_method_results = True
     channel_id = joinable(sandbox)
-    answer = make_client().unified("instant-messaging", "channels", "join", body={"channel": {"id": channel_id}})
+    answer = make_client().unified(
+        "instant-messaging", "channels", "join", body={"channel": {"id": channel_id}}
+    )
     assert answer["id"] == channel_id
 
 
@@ -237,7 +243,9 @@ def test_token_is_redacted_even_if_the_server_echoes_it(sandbox: Any, make_clien
         ({"integrated_account_id": ""}, "integrated_account_id"),
     ],
 )
-def test_bad_input_is_named_and_sends_nothing(sandbox: Any, make_client: Any, kwargs: dict, argument: str) -> None:
+def test_bad_input_is_named_and_sends_nothing(
+    sandbox: Any, make_client: Any, kwargs: dict, argument: str
+) -> None:
     call = {"model": "instant-messaging", "resource": "channels", "method": "list", **kwargs}
     with pytest.raises(TrutoInputError) as caught:
         make_client().unified(call.pop("model"), call.pop("resource"), call.pop("method"), **call)

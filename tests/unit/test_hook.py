@@ -27,7 +27,11 @@ def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str, **fields: Any) -> No
 
 
 def test_hook_metadata() -> None:
-    assert (TrutoHook.conn_type, TrutoHook.default_conn_name, TrutoHook.hook_name) == ("truto", "truto_default", "Truto")
+    assert (TrutoHook.conn_type, TrutoHook.default_conn_name, TrutoHook.hook_name) == (
+        "truto",
+        "truto_default",
+        "Truto",
+    )
     assert TrutoHook.conn_name_attr == "truto_conn_id"
 
 
@@ -47,7 +51,9 @@ def test_config_from_connection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_config_defaults_and_argument_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
-    set_conn(monkeypatch, "t2", password="tok-abcdef", extra={"integrated_account_id": "from-extra", "timeout": 5})
+    set_conn(
+        monkeypatch, "t2", password="tok-abcdef", extra={"integrated_account_id": "from-extra", "timeout": 5}
+    )
     config = TrutoHook("t2", integrated_account_id="from-arg", timeout=9, max_retries=0).config
     assert config.base_url == "https://api.truto.one"
     assert (config.integrated_account_id, config.timeout, config.max_retries) == ("from-arg", 9.0, 0)
@@ -141,7 +147,9 @@ def test_list_channels_passes_filters(hook: TrutoHook, sandbox: Any) -> None:
         (lambda h: next(h.list_channels(limit=0)), "limit"),
     ],
 )
-def test_bad_input_is_refused_before_any_request(hook: TrutoHook, sandbox: Any, call: Any, argument: str) -> None:
+def test_bad_input_is_refused_before_any_request(
+    hook: TrutoHook, sandbox: Any, call: Any, argument: str
+) -> None:
     with pytest.raises(TrutoInputError) as caught:
         call(hook)
     assert caught.value.argument == argument and argument in str(caught.value)
@@ -167,7 +175,9 @@ def test_test_connection_good_and_bad(hook: TrutoHook, sandbox: Any, monkeypatch
     assert ok and ACCOUNT in message
     assert sandbox.requests[-1].path == f"/integrated-account/{ACCOUNT}"
 
-    set_conn(monkeypatch, "wrong", host=sandbox.url, password="not-the-token-xyz", extra={"rate_limit": "off"})
+    set_conn(
+        monkeypatch, "wrong", host=sandbox.url, password="not-the-token-xyz", extra={"rate_limit": "off"}
+    )
     ok, message = TrutoHook("wrong").test_connection()
     assert not ok and "401" in message and "not-the-token-xyz" not in message
 
@@ -187,7 +197,9 @@ def test_list_integrated_accounts(hook: TrutoHook, sandbox: Any) -> None:
     assert len(list(hook.list_integrated_accounts(limit=1))) == 2
 
 
-def test_auth_error_is_typed_and_token_free(sandbox: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any) -> None:
+def test_auth_error_is_typed_and_token_free(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
     caplog.set_level(logging.DEBUG)
     secret = "leaky-token-0987654321"
     set_conn(monkeypatch, "leak", host=sandbox.url, password=secret, extra={"integrated_account_id": ACCOUNT})

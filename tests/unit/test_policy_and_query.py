@@ -117,7 +117,9 @@ def test_permanent_errors_skip_airflow_retries() -> None:
 
 
 def test_errors_survive_pickling_with_their_attributes() -> None:
-    error = error_for_status(429, "slow down", retry_after=3.0, remote_error="ratelimited", is_remote_error=True)
+    error = error_for_status(
+        429, "slow down", retry_after=3.0, remote_error="ratelimited", is_remote_error=True
+    )
     clone = pickle.loads(pickle.dumps(error))
     assert type(clone) is TrutoRateLimitError and str(clone) == str(error)
     assert (clone.status_code, clone.retry_after, clone.remote_error) == (429, 3.0, "ratelimited")

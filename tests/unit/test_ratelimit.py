@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import time
 from pathlib import Path
@@ -35,7 +36,9 @@ def test_a_clock_jump_never_waits_more_than_a_window(tmp_path: Path) -> None:
 
 
 def _take(directory: str, count: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    limiters = RateLimiters("scope", token_limit=RateLimit(100, 1.0), account_limit=None, state_dir=Path(directory))
+    limiters = RateLimiters(
+        "scope", token_limit=RateLimit(100, 1.0), account_limit=None, state_dir=Path(directory)
+    )
     stamps = []
     for _ in range(count):
         limiters.wait_for_slot("acct")
@@ -53,18 +56,22 @@ def test_processes_share_one_budget(tmp_path: Path) -> None:
         worker.join(timeout=30)
     # 60 requests at 100/s across three processes: about 0.6 s, and no 1 s window holds more than 100.
     assert stamps[-1] - stamps[0] >= 0.55
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert sum(gaps) / len(gaps) >= 0.009
 
 
 def test_account_and_token_budgets_combine(tmp_path: Path) -> None:
     slept: list[float] = []
     limiters = RateLimiters(
-        "s", token_limit=RateLimit(100, 1.0), account_limit=RateLimit(2, 1.0), state_dir=tmp_path, sleep=slept.append
+        "s",
+        token_limit=RateLimit(100, 1.0),
+        account_limit=RateLimit(2, 1.0),
+        state_dir=tmp_path,
+        sleep=slept.append,
     )
     for _ in range(3):
         limiters.wait_for_slot("acct-a")
     limiters.wait_for_slot("acct-b")  # another account only waits for the token budget
     assert slept[0] == pytest.approx(0.5, abs=0.05) and slept[1] == pytest.approx(1.0, abs=0.05)
     assert len(slept) == 3 and slept[2] < 0.05
-    assert not any("s" == p.name for p in tmp_path.iterdir())  # files are named by hashes, not by the scope
+    assert not any(p.name == "s" for p in tmp_path.iterdir())  # files are named by hashes, not by the scope

@@ -1,0 +1,158 @@
+"""`make demo`: the auto-join DAG end to end, on the sandbox or, with credentials, on real Truto.
+
+Without credentials: start the sandbox with a seeded workspace (a few hundred old channels and a few dozen
+created in the last day), run ``airflow dags test example_truto_auto_join_channels`` against it with a
+SQLite metadata DB in ``.airflow/`` (git-ignored), print what was joined and skipped, stop the sandbox.
+
+With ``TRUTO_API_TOKEN`` and ``TRUTO_INTEGRATED_ACCOUNT_ID`` set (``TRUTO_BASE_URL`` optional), the same
+DAG runs against real Truto: it joins the account's public channels created since the last successful
+demo run (on the first run: all of them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = REPO / ".airflow"
+AIRFLOW = Path(sys.executable).with_name("airflow")
+DAG_ID = "example_truto_auto_join_channels"
+
+
+def main() -> int:
+    real = os.environ.get("TRUTO_API_TOKEN") and os.environ.get("TRUTO_INTEGRATED_ACCOUNT_ID")
+    env = airflow_env()
+    migrate(env)
+    if real:
+        print(
+            f"Running {DAG_ID} against Truto at {os.environ.get('TRUTO_BASE_URL') or 'https://api.truto.one'}"
+        )
+        return run_dag(env, real_connection(), conf={}, sandbox_url=None)
+    sandbox, conn, url = start_sandbox()
+    try:
+        before = sandbox_state(url)
+        print(f"Sandbox at {url}: {describe(before)}")
+        # Channels created in the last day count as new, so every demo run has an everyday workload.
+        since = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+        return run_dag(env, conn, conf={"created_after": since}, sandbox_url=url)
+    finally:
+        sandbox.send_signal(signal.SIGTERM)
+        sandbox.wait(timeout=10)
+
+
+def airflow_env() -> dict[str, str]:
+    AIRFLOW_HOME.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(AIRFLOW_HOME),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
+            "TRUTO_RATE_LIMIT_DIR": str(AIRFLOW_HOME / "rate-limits"),
+        }
+    )
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    if not (AIRFLOW_HOME / "airflow.db").exists():
+        print("Creating the Airflow metadata database in .airflow/ ...")
+    subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True)
+
+
+def real_connection() -> str:
+    extra = {"integrated_account_id": os.environ["TRUTO_INTEGRATED_ACCOUNT_ID"]}
+    return json.dumps(
+        {
+            "conn_type": "truto",
+            "host": os.environ.get("TRUTO_BASE_URL", ""),
+            "password": os.environ["TRUTO_API_TOKEN"],
+            "extra": extra,
+        }
+    )
+
+
+def start_sandbox() -> tuple[subprocess.Popen[str], str, str]:
+    command = [
+        sys.executable, "-m", "airflow_provider_truto.testing",
+        "--channels", "300", "--new-channels", "40", "--seed", "7",
+    ]  # fmt: skip
+    sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert sandbox.stdout is not None
+    lines = dict(line.strip().split("=", 1) for line in (sandbox.stdout.readline() for _ in range(2)))
+    if sandbox.stdout.readline().strip() != "ready":
+        raise SystemExit("the sandbox did not start")
+    return sandbox, lines["AIRFLOW_CONN_TRUTO_DEFAULT"], lines["TRUTO_SANDBOX_URL"]
+
+
+def run_dag(env: dict[str, str], conn: str, conf: dict[str, Any], sandbox_url: str | None) -> int:
+    log_path = AIRFLOW_HOME / "demo-run.log"
+    command = [str(AIRFLOW), "dags", "test", DAG_ID]
+    if conf:
+        command += ["--conf", json.dumps(conf)]
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        done = subprocess.run(
+            command, env={**env, "AIRFLOW_CONN_TRUTO_DEFAULT": conn}, stdout=log, stderr=log
+        )
+    elapsed = time.monotonic() - started
+    output = log_path.read_text(errors="replace")
+    print(
+        f"\n`airflow dags test {DAG_ID}` finished in {elapsed:.0f}s (full log: {log_path.relative_to(REPO)})"
+    )
+    report = [
+        line
+        for line in output.splitlines()
+        if line.lstrip().startswith(("Auto-join:", "account ", "failed:"))
+    ]
+    print("\n".join(report) or "No report: see the log.")
+    labels = mapped_labels()
+    if labels:
+        shown = ", ".join(labels[:12]) + (f", ... ({len(labels)} tasks)" if len(labels) > 12 else "")
+        print(f"Mapped join tasks: {shown}")
+    if sandbox_url:
+        print(f"Sandbox after the run: {describe(sandbox_state(sandbox_url))}")
+    print("DAG run:", "success" if done.returncode == 0 else "FAILED")
+    return done.returncode
+
+
+def mapped_labels() -> list[str]:
+    with sqlite3.connect(AIRFLOW_HOME / "airflow.db") as db:
+        run = db.execute(
+            "select run_id from dag_run where dag_id = ? order by start_date desc limit 1", (DAG_ID,)
+        ).fetchone()
+        if not run:
+            return []
+        rows = db.execute(
+            "select rendered_map_index from task_instance where dag_id = ? and run_id = ? "
+            "and task_id = 'join_channels' and map_index >= 0 order by map_index",
+            (DAG_ID, run[0]),
+        ).fetchall()
+    return [row[0] or "?" for row in rows]
+
+
+def sandbox_state(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/_sandbox/state", timeout=10) as answer:
+        state: dict[str, Any] = json.load(answer)
+        return state
+
+
+def describe(state: dict[str, Any]) -> str:
+    accounts = state["accounts"]
+    channels = sum(a["channels"] for a in accounts)
+    members = sum(a["members"] for a in accounts)
+    return f"{channels} channels, the bot is a member of {members}; {state['stats']['joins']} joins so far"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
