@@ -1,0 +1,198 @@
+"""TrutoUnifiedApiOperator: one call to any of Truto's unified models, its answer in XCom."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_truto.exceptions import TrutoInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_truto.hooks.truto import TrutoHook
+
+STANDARD_METHODS = ("list", "get", "create", "update", "delete")
+_READ_METHODS = frozenset({"list", "get"})
+_ID_METHODS = frozenset({"get", "update", "delete"})
+
+
+class TrutoUnifiedApiOperator(BaseOperator):
+    """Call ``/unified/{model}/{resource}`` through Truto and return the answer (XCom ``return_value``).
+
+    ``method="list"`` reads every page (or the first ``max_pages``) and returns all items as one list;
+    ``get``, ``create``, ``update``, ``delete`` and custom methods (such as ``join``) return Truto's
+    answer object (a custom method's ``{"result": {...}}`` wrapper is removed). Writes carry an
+    idempotency key derived from the DAG run, task and map index, so an Airflow retry of the task never
+    writes twice; pass ``idempotency_key`` to choose your own. Arguments are checked before any request.
+
+    :param model: the unified model, e.g. ``instant-messaging``, ``crm``, ``ticketing``.
+    :param resource: the resource, e.g. ``channels``, ``contacts``.
+    :param method: ``list`` (default), ``get``, ``create``, ``update``, ``delete`` or a custom method name.
+    :param resource_id: the item for ``get``, ``update`` and ``delete`` (templated).
+    :param integrated_account_id: the connected account; defaults to the connection's (templated).
+    :param query: query parameters, a mapping or JSON text, nested as Truto reads them
+        (``{"workspace": {"id": "W1"}}`` is sent as ``workspace[id]=W1``) (templated).
+    :param body: the JSON body of ``create``, ``update``, ``delete`` and custom methods, a mapping or
+        JSON text (templated).
+    :param max_pages: with ``list``, stop after this many pages.
+    :param limit: with ``list``, the page size.
+    :param idempotency_key: the ``Idempotency-Key`` of a write (templated); default derived from the run.
+    :param truto_conn_id: the Airflow connection of type ``truto``.
+    """
+
+    template_fields: Sequence[str] = (
+        "resource_id",
+        "integrated_account_id",
+        "query",
+        "body",
+        "idempotency_key",
+    )
+    template_fields_renderers = {"query": "json", "body": "json"}
+    ui_color = "#e3f2fd"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        resource: str,
+        method: str = "list",
+        resource_id: str | None = None,
+        integrated_account_id: str | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        max_pages: int | None = None,
+        limit: int | None = None,
+        idempotency_key: str | None = None,
+        truto_conn_id: str = "truto_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model = model
+        self.resource = resource
+        self.method = method
+        self.resource_id = resource_id
+        self.integrated_account_id = integrated_account_id
+        self.query = query
+        self.body = body
+        self.max_pages = max_pages
+        self.limit = limit
+        self.idempotency_key = idempotency_key
+        self.truto_conn_id = truto_conn_id
+        # What needs no rendering is checked when the DAG is parsed, the rest again at run time.
+        self._check_static()
+
+    @cached_property
+    def hook(self) -> TrutoHook:
+        from airflow_provider_truto.hooks.truto import TrutoHook
+
+        return TrutoHook(self.truto_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        self._check_static()
+        resource_id = _optional_id(self.resource_id, "resource_id")
+        account = _optional_id(self.integrated_account_id, "integrated_account_id")
+        query = _optional_mapping(self.query, "query")
+        body = _optional_mapping(self.body, "body")
+        if self.method in _ID_METHODS and resource_id is None:
+            raise TrutoInputError("resource_id", f"is required by the {self.method!r} method")
+        if self.method not in _ID_METHODS and resource_id is not None:
+            raise TrutoInputError("resource_id", f"is not used by the {self.method!r} method")
+        if self.method in _READ_METHODS and body is not None:
+            raise TrutoInputError("body", f"is not sent with the {self.method!r} method (a GET)")
+        # Resolve the account now, so a missing one is named before any request.
+        account = self.hook.client.account_id(account)
+        if self.method == "list":
+            items = list(
+                self.hook.list_unified(
+                    self.model,
+                    self.resource,
+                    integrated_account_id=account,
+                    query=query,
+                    limit=self.limit,
+                    max_pages=self.max_pages,
+                )
+            )
+            self.log.info("Listed %d %s/%s items", len(items), self.model, self.resource)
+            return items
+        answer = self.hook.unified(
+            self.model,
+            self.resource,
+            self.method,
+            resource_id=resource_id,
+            integrated_account_id=account,
+            query=query,
+            body=body,
+            idempotency_key=None if self.method in _READ_METHODS else self._idempotency_key(context, account),
+        )
+        self.log.info(
+            "%s %s/%s%s done",
+            self.method,
+            self.model,
+            self.resource,
+            f" {resource_id}" if resource_id else "",
+        )
+        return answer
+
+    def _check_static(self) -> None:
+        for argument in ("model", "resource", "method", "truto_conn_id"):
+            value = getattr(self, argument)
+            if not isinstance(value, str) or not value.strip():
+                raise TrutoInputError(argument, f"must be a non-empty string, got {value!r}")
+            if argument != "truto_conn_id" and ("/" in value or value != value.strip()):
+                raise TrutoInputError(argument, f"must be a single path segment, got {value!r}")
+        for argument in ("max_pages", "limit"):
+            value = getattr(self, argument)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TrutoInputError(argument, f"must be a whole number >= 1, got {value!r}")
+            if self.method != "list":
+                raise TrutoInputError(argument, f"applies to the 'list' method only, not {self.method!r}")
+
+    def _idempotency_key(self, context: Context, account: str) -> str:
+        if self.idempotency_key:
+            return str(self.idempotency_key)
+        ti = context.get("ti")
+        parts = (
+            getattr(ti, "dag_id", ""),
+            getattr(ti, "run_id", ""),
+            getattr(ti, "task_id", self.task_id),
+            str(getattr(ti, "map_index", -1)),
+            account,
+            self.model,
+            self.resource,
+            self.method,
+            str(self.resource_id or ""),
+        )
+        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
+        return f"airflow-truto-{digest[:40]}"
+
+
+def _optional_id(value: Any, argument: str) -> str | None:
+    from airflow_provider_truto.validation import require_id
+
+    if value is None or value == "":
+        return None
+    return require_id(argument, value)
+
+
+def _optional_mapping(value: Any, argument: str) -> Mapping[str, Any] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        # A whole-field template renders to text unless the DAG renders native objects: take JSON.
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise TrutoInputError(
+                argument, "must be a mapping or a JSON object, got unreadable text"
+            ) from None
+    if not isinstance(value, Mapping):
+        raise TrutoInputError(argument, f"must be a mapping (a JSON object), got {type(value).__name__}")
+    return value

@@ -1,0 +1,159 @@
+"""TrutoNewChannelsSensor: wait until channels the auto-join bot should join appear, then hand them on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_truto.exceptions import TrutoInputError
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_truto.hooks.truto import TrutoHook
+
+DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_MAX_CHANNELS = 500
+
+
+class TrutoNewChannelsSensor(BaseSensorOperator):
+    """Wait for public, active channels the bot is not in, created after ``created_after``.
+
+    Succeeds as soon as at least one such channel exists and returns them, oldest first, as a list of
+    ``{"id", "name", "created_at", "integrated_account_id"}`` (XCom ``return_value``), ready for
+    ``JoinChannelOperator.partial(...).expand(channel_id=sensor.output)``. The selection is the
+    auto-join one (:func:`airflow_provider_truto.channels.is_auto_joinable`), so a channel the bot has
+    joined since never counts again.
+
+    With ``deferrable=True`` the sensor checks once, then hands the waiting to
+    :class:`~airflow_provider_truto.triggers.truto.TrutoNewChannelsTrigger` on the triggerer and frees its
+    worker slot. Errors a retry could mend (429, 5xx, timeouts, after the hook's own retries) mean
+    "not yet" in both modes; errors no retry mends (bad token, unknown or blocked account) fail the task
+    at once with the typed Truto error.
+
+    :param integrated_account_id: the account to watch; defaults to the connection's (templated).
+    :param created_after: ISO-8601; only channels created strictly after it count (templated). ``None``
+        or empty: any time, i.e. the sensor succeeds at once while any joinable channel is left unjoined.
+        ``"{{ data_interval_start }}"`` or a fixed time waits for channels newer than that.
+    :param truto_conn_id: the Airflow connection of type ``truto``.
+    :param limit: page size of each channel-list request (every page is read).
+    :param max_channels: at most this many channels are returned (well under ``max_map_length``).
+    :param deferrable: wait on the triggerer instead of in a worker slot.
+    :param poke_interval: seconds between checks (also the trigger's poll interval when deferred).
+    :param timeout: seconds before the sensor gives up (``AirflowSensorTimeout``); ``mode`` as usual.
+    """
+
+    template_fields: Sequence[str] = ("integrated_account_id", "created_after")
+    ui_color = "#e3f2fd"
+
+    def __init__(
+        self,
+        *,
+        integrated_account_id: str | None = None,
+        created_after: str | datetime | None = None,
+        truto_conn_id: str = "truto_default",
+        limit: int | None = DEFAULT_PAGE_SIZE,
+        max_channels: int = DEFAULT_MAX_CHANNELS,
+        deferrable: bool = False,
+        poke_interval: float = DEFAULT_POLL_INTERVAL,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.integrated_account_id = integrated_account_id
+        self.created_after = created_after
+        self.truto_conn_id = truto_conn_id
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise TrutoInputError("limit", f"must be a whole number >= 1, got {limit!r}")
+        self.limit = limit
+        if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
+            raise TrutoInputError("max_channels", f"must be a whole number >= 1, got {max_channels!r}")
+        self.max_channels = max_channels
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> TrutoHook:
+        from airflow_provider_truto.hooks.truto import TrutoHook
+
+        return TrutoHook(self.truto_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        # One check in the worker first: when channels are already there, no deferral round trip.
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
+
+        self.defer(
+            trigger=TrutoNewChannelsTrigger(
+                truto_conn_id=self.truto_conn_id,
+                integrated_account_id=self._account(),
+                created_after=self._cutoff(),
+                poll_interval=float(self.poke_interval),
+                limit=self.limit,
+                max_channels=self.max_channels,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_truto.exceptions import TrutoError
+        from airflow_provider_truto.retry import is_retryable
+        from airflow_provider_truto.triggers.truto import channel_summary, select_new_channels
+
+        cutoff = self._cutoff()
+        account = self._account()
+        try:
+            channels = list(self.hook.list_channels(account, limit=self.limit))
+        except TrutoError as error:
+            if not is_retryable(error):
+                raise
+            self.log.warning("Listing channels failed even after retries; trying again later: %s", error)
+            return PokeReturnValue(is_done=False)
+        selected, _, _ = select_new_channels(
+            channels,
+            created_after=cutoff,
+            watermark=None,
+            seen_ids=(),
+            lookback=timedelta(0),
+            max_channels=self.max_channels,
+        )
+        resolved = self.hook.client.account_id(account)
+        self.log.info("%d of %d channels in %s are new and joinable", len(selected), len(channels), resolved)
+        if not selected:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=[channel_summary(c, resolved) for c in selected])
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Resume after the trigger fired: its channels, or the typed error it reported."""
+        from airflow_provider_truto.exceptions import TrutoInvalidResponseError
+        from airflow_provider_truto.triggers.truto import error_from_payload
+
+        if not isinstance(event, dict):
+            raise TrutoInvalidResponseError(f"the trigger sent no event payload, got {event!r}")
+        if event.get("status") != "success":
+            raise error_from_payload(event)
+        channels: list[dict[str, Any]] = list(event.get("channels") or [])
+        self.log.info("%d new channels (watermark %s)", len(channels), event.get("watermark"))
+        return channels
+
+    def _cutoff(self) -> datetime | None:
+        from airflow_provider_truto.channels import parse_timestamp
+
+        if self.created_after is None or self.created_after == "":
+            return None
+        return parse_timestamp(self.created_after, "created_after")
+
+    def _account(self) -> str | None:
+        from airflow_provider_truto.validation import require_id
+
+        if self.integrated_account_id is None or self.integrated_account_id == "":
+            return None
+        return require_id("integrated_account_id", self.integrated_account_id)
