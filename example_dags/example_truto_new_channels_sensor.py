@@ -1,0 +1,62 @@
+"""Wait for new Slack channels with a deferrable sensor, then join each one.
+
+``TrutoNewChannelsSensor`` checks once, then waits on the triggerer (no worker slot held) until public,
+active channels the bot is not in appear, created after the cutoff; it returns them, and
+``JoinChannelOperator`` joins each in its own mapped task (channels that can no longer be joined are
+skipped). The cutoff is the start of the last successful run, so no channel falls in a gap between runs;
+the first run waits for channels created after it started. A run that sees nothing new within the hour is
+skipped (``soft_fail``), and the next one takes over.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import Param, dag
+
+from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
+from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
+
+TRUTO_CONN_ID = "truto_default"
+POKE_INTERVAL_SECONDS = float(os.environ.get("TRUTO_SENSOR_POKE_SECONDS") or 60)
+
+
+@dag(
+    dag_id="example_truto_new_channels_sensor",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["truto", "example"],
+    params={
+        "created_after": Param(
+            None,
+            type=["null", "string"],
+            description="ISO-8601; empty means since the last successful run started (or this one).",
+        ),
+    },
+    doc_md=__doc__,
+)
+def example_truto_new_channels_sensor() -> None:
+    wait = TrutoNewChannelsSensor(
+        task_id="wait_for_new_channels",
+        truto_conn_id=TRUTO_CONN_ID,
+        created_after=(
+            "{{ params.created_after or (prev_start_date_success and prev_start_date_success.isoformat())"
+            " or dag_run.start_date.isoformat() }}"
+        ),
+        deferrable=True,
+        poke_interval=POKE_INTERVAL_SECONDS,
+        timeout=55 * 60,
+        soft_fail=True,
+    )
+    JoinChannelOperator.partial(
+        task_id="join_new_channel",
+        truto_conn_id=TRUTO_CONN_ID,
+        skip_unjoinable=True,
+        map_index_template="{{ truto_channel_label }}",
+    ).expand(channel_id=wait.output)
+
+
+example_truto_new_channels_sensor()
