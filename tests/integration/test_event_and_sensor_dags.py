@@ -1,0 +1,142 @@
+"""The new-channel examples inside a real Airflow: the deferrable sensor DAG under ``airflow dags test``
+(which runs the trigger in-process), and the event-driven DAG's watcher and asset-event handling."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import threading
+import time
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_truto.exceptions import TrutoAuthError
+from airflow_provider_truto.testing import TrutoSandbox
+from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
+from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json, run_dag_test
+
+pytestmark = pytest.mark.integration
+CHANNELS = "/unified/instant-messaging/channels"
+EXAMPLES = REPO / "example_dags"
+
+
+def dags_folder(tmp_path: Path, *names: str) -> Path:
+    """A folder with only the examples under test: faster to parse, immune to other DAG files."""
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(EXAMPLES / name, folder / name)
+    return folder
+
+
+def load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), EXAMPLES / name)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_deferrable_sensor_dag_joins_exactly_the_channels_created_while_it_waits(
+    sandbox: TrutoSandbox, airflow_home: Path, tmp_path: Path
+) -> None:
+    backlog = {c["id"] for c in sandbox.channels(ACCOUNT) if c["type"] == "channel" and not c["is_member"]}
+    assert backlog  # old joinable channels exist: the cutoff must keep them out
+    created: list[str] = []
+    failure: list[str] = []
+
+    def create_channels_while_the_sensor_waits() -> None:
+        # The worker's first check and the trigger's first poll have both seen nothing new: now add them.
+        deadline = time.monotonic() + 120
+        while len([r for r in sandbox.requests if r.path == CHANNELS]) < 2:
+            if time.monotonic() > deadline:
+                failure.append("the sensor never polled twice")
+                return
+            time.sleep(0.1)
+        time.sleep(1)
+        created.extend(str(sandbox.add_channel(ACCOUNT, name=f"brand-new-{i}")["id"]) for i in range(3))
+        sandbox.add_channel(ACCOUNT, name="new-private", type="private_channel")
+        sandbox.add_channel(ACCOUNT, name="new-archived", status="archived")
+
+    helper = threading.Thread(target=create_channels_while_the_sensor_waits, daemon=True)
+    helper.start()
+    done = run_dag_test(
+        airflow_home,
+        "example_truto_new_channels_sensor",
+        conn=connection_json(sandbox),
+        dags_folder=dags_folder(tmp_path, "example_truto_new_channels_sensor.py"),
+        timeout=180,
+        TRUTO_SENSOR_POKE_SECONDS="1",
+    )
+    helper.join(timeout=5)
+    output = done.stdout + done.stderr
+    assert not failure, output[-3000:]
+    assert done.returncode == 0, output[-4000:]
+    assert "running trigger in line" in output  # it really deferred, and the trigger ran
+    # Exactly the three new public channels were joined, once each; not the backlog, not the others.
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(created, 1) and len(created) == 3
+    polls = [r for r in sandbox.requests if r.path == CHANNELS]
+    assert len(polls) >= 3 and all(r.status == 200 for r in polls)
+    assert TOKEN not in output
+
+
+def test_event_dag_parses_with_its_watcher_and_joins_nothing_without_events(
+    sandbox: TrutoSandbox, airflow_home: Path, tmp_path: Path
+) -> None:
+    done = run_dag_test(
+        airflow_home,
+        "example_truto_join_on_new_channel_event",
+        conn=connection_json(sandbox),
+        dags_folder=dags_folder(tmp_path, "example_truto_join_on_new_channel_event.py"),
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "0 new channels: none" in output
+    assert sandbox.join_counts(ACCOUNT) == {} and sandbox.requests == []
+
+
+def test_event_dag_reads_the_channels_its_watcher_reports(
+    sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher's trigger, as Airflow would re-create it, against the sandbox; its event, shaped as
+    Airflow records it on the asset, through the DAG's own event handling."""
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
+    monkeypatch.setenv("TRUTO_WATCH_POLL_SECONDS", "0.05")
+    example = load_example("example_truto_join_on_new_channel_event.py")
+    [watcher] = example.new_slack_channels.watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath.endswith("TrutoNewChannelsTrigger") and kwargs["poll_interval"] == 0.05
+
+    async def two_events() -> list[dict[str, Any]]:
+        events = TrutoNewChannelsTrigger(**kwargs).run()
+        try:
+            first = (await anext(events)).payload
+            sandbox.add_channel(ACCOUNT, id="CNEWEST0001", name="newest")
+            return [first, (await anext(events)).payload]
+        finally:
+            await events.aclose()
+
+    payloads = asyncio.run(two_events())
+    backlog = [c["id"] for c in payloads[0]["channels"]]
+    assert backlog and [c["id"] for c in payloads[1]["channels"]] == ["CNEWEST0001"]
+
+    asset_events = [SimpleNamespace(extra={"from_trigger": True, "payload": p}) for p in payloads]
+    asset_events.append(SimpleNamespace(extra={"from_trigger": True, "payload": payloads[1]}))  # a repeat
+    asset_events.append(SimpleNamespace(extra={"note": "recorded by someone else"}))
+    channels = example.channels_from_events(asset_events)
+    assert [c["id"] for c in channels] == [*backlog, "CNEWEST0001"]
+    assert all(c["integrated_account_id"] == ACCOUNT for c in channels)
+
+    error = {
+        "status": "error",
+        "message": "Invalid API token",
+        "error_type": "TrutoAuthError",
+        "status_code": 401,
+    }
+    with pytest.raises(TrutoAuthError):
+        example.channels_from_events([SimpleNamespace(extra={"payload": error})])
