@@ -15,7 +15,9 @@ import fcntl
 import hashlib
 import os
 import re
+import struct
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+_STATE = struct.Struct("<d")  # the theoretical arrival time of the next request, epoch seconds
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
 
@@ -65,30 +68,49 @@ def default_state_dir() -> Path:
 
 
 class SharedRateLimiter:
-    """One budget (a token's or an account's), shared by every thread and process on this host."""
+    """One budget (a token's or an account's), shared by every thread and process on this host.
+
+    The state is one 8-byte float in the file. ``flock`` excludes other processes; a thread lock excludes
+    this process's threads, which share the open file and so its ``flock``.
+    """
 
     def __init__(self, path: Path, limit: RateLimit, *, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self.limit = limit
         self._clock = clock
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+        self._fd_pid = 0
 
     def reserve(self) -> float:
         """Take the next free slot; return the seconds to wait before using it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
+        with self._thread_lock:
+            fd = self._open()
             fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = os.pread(fd, 64, 0)
-            now = self._clock()
-            next_free = float(raw) if raw else now
-            # A wall clock that jumped, or state from a faster limit: never wait more than one window.
-            start = min(max(next_free, now), now + self.limit.seconds)
-            data = repr(start + self.limit.interval).encode()
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
-            return start - now
-        finally:
-            os.close(fd)  # closing releases the lock
+            try:
+                raw = os.pread(fd, _STATE.size, 0)
+                now = self._clock()
+                next_free = _STATE.unpack(raw)[0] if len(raw) == _STATE.size else now
+                # A wall clock that jumped, or state from a faster limit: never wait more than one window.
+                start = min(max(next_free, now), now + self.limit.seconds)
+                os.pwrite(fd, _STATE.pack(start + self.limit.interval), 0)
+                return start - now
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open(self) -> int:
+        # A forked child must not share its parent's open file: their flocks would not exclude each other.
+        if self._fd is None or self._fd_pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None and self._fd_pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
 
 
 class RateLimiters:
@@ -111,6 +133,10 @@ class RateLimiters:
         self._sleep = sleep
         self._limiters: dict[str, SharedRateLimiter] = {}
 
+    def close(self) -> None:
+        for limiter in self._limiters.values():
+            limiter.close()
+
     @property
     def enabled(self) -> bool:
         return self._token_limit is not None or self._account_limit is not None
@@ -124,17 +150,18 @@ class RateLimiters:
         return delay
 
     def _limiters_for(self, integrated_account_id: str | None) -> Sequence[SharedRateLimiter]:
-        wanted: list[tuple[str, RateLimit]] = []
-        if self._token_limit is not None:
-            wanted.append(("token", self._token_limit))
-        if self._account_limit is not None and integrated_account_id:
-            account_hash = hashlib.sha256(integrated_account_id.encode()).hexdigest()[:20]
-            wanted.append((f"account-{account_hash}", self._account_limit))
         limiters = []
-        for name, limit in wanted:
-            limiter = self._limiters.get(name)
-            if limiter is None:
-                limiter = SharedRateLimiter(self._dir / f"{self._prefix}-{name}.gcra", limit)
-                self._limiters[name] = limiter
-            limiters.append(limiter)
+        if self._token_limit is not None:
+            limiters.append(self._limiter("token", self._token_limit))
+        if self._account_limit is not None and integrated_account_id:
+            limiters.append(self._limiter(integrated_account_id, self._account_limit))
         return limiters
+
+    def _limiter(self, key: str, limit: RateLimit) -> SharedRateLimiter:
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            name = "token" if key == "token" else "account-" + hashlib.sha256(key.encode()).hexdigest()[:20]
+            limiter = self._limiters.setdefault(
+                key, SharedRateLimiter(self._dir / f"{self._prefix}-{name}.gcra", limit)
+            )
+        return limiter

@@ -285,3 +285,14 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("1.5") == 1.5
     assert parse_retry_after("garbage") is None
     assert parse_retry_after(None) is None
+
+
+def test_proxy_settings_are_read_once_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corp.pem")
+    client = TrutoClient(TrutoConfig(token="t", base_url="https://api.truto.one"))
+    assert client.session.proxies["https"] == "http://proxy.internal:3128"
+    assert client.session.verify == "/etc/ssl/certs/corp.pem" and client.session.trust_env is False
+    bypassed = TrutoClient(TrutoConfig(token="t", base_url="http://localhost:8080"))
+    assert "http" not in bypassed.session.proxies

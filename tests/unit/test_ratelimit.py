@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import struct
+import threading
 import time
 from pathlib import Path
 
@@ -31,7 +33,7 @@ def test_reservations_are_spaced_evenly(tmp_path: Path) -> None:
 
 def test_a_clock_jump_never_waits_more_than_a_window(tmp_path: Path) -> None:
     path = tmp_path / "b.gcra"
-    path.write_text(repr(time.time() + 10_000))
+    path.write_bytes(struct.pack("<d", time.time() + 10_000))
     assert SharedRateLimiter(path, RateLimit(5, 2.0)).reserve() <= 2.0
 
 
@@ -75,3 +77,21 @@ def test_account_and_token_budgets_combine(tmp_path: Path) -> None:
     assert slept[0] == pytest.approx(0.5, abs=0.05) and slept[1] == pytest.approx(1.0, abs=0.05)
     assert len(slept) == 3 and slept[2] < 0.05
     assert not any(p.name == "s" for p in tmp_path.iterdir())  # files are named by hashes, not by the scope
+
+
+def test_threads_of_one_process_share_one_budget(tmp_path: Path) -> None:
+    limiters = RateLimiters("t", token_limit=RateLimit(200, 1.0), account_limit=None, state_dir=tmp_path)
+    stamps: list[float] = []
+
+    def take() -> None:
+        for _ in range(20):
+            limiters.wait_for_slot(None)
+            stamps.append(time.time())
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    limiters.close()
+    assert len(stamps) == 80 and max(stamps) - min(stamps) >= 0.37  # 80 slots at 200/s
