@@ -96,7 +96,8 @@ def plan_auto_join(
         accounts[account] = {"selected": len(result), "error": None}
         selected.extend({**ref, "integrated_account_id": account} for ref in result)
     hook.close()
-    return AutoJoinPlan(batches=plan_batches(selected, max_tasks=max_tasks), accounts=accounts)
+    batches = plan_batches(selected, max_tasks=max_tasks, accounts_per_task=accounts_at_once)
+    return AutoJoinPlan(batches=batches, accounts=accounts)
 
 
 def resolve_accounts(hook: Any, wanted: str | Sequence[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:

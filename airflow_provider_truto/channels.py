@@ -86,20 +86,36 @@ def select_auto_join(
     return list(selected.values())
 
 
-def plan_batches(channels: Sequence[ChannelRef], *, max_tasks: int) -> list[list[ChannelRef]]:
+def plan_batches(
+    channels: Sequence[ChannelRef], *, max_tasks: int, accounts_per_task: int = 16
+) -> list[list[ChannelRef]]:
     """Cut a selection into at most ``max_tasks`` mapped tasks.
 
-    Up to ``max_tasks`` channels get one task each (one line per channel in the grid); more are spread
-    evenly, so a first run over thousands of channels stays far below ``max_map_length`` and pays the
-    per-task overhead a few dozen times rather than once per channel.
+    Up to ``max_tasks`` channels get one task each (one line per channel in the grid). More channels of
+    one account are spread evenly over ``max_tasks`` tasks, so a first run over thousands of channels
+    stays far below ``max_map_length`` and pays the per-task overhead a few dozen times, not thousands.
+    Channels of many accounts are grouped by account, about ``accounts_per_task`` accounts to a task, so
+    each task can work its accounts in parallel (each account is limited on its own, the token on top).
     """
     if max_tasks < 1:
         raise TrutoInputError("max_tasks", f"must be at least 1, got {max_tasks}")
-    if not channels:
-        return []
-    tasks = min(max_tasks, len(channels))
-    size = math.ceil(len(channels) / tasks)
-    return [list(channels[start : start + size]) for start in range(0, len(channels), size)]
+    if accounts_per_task < 1:
+        raise TrutoInputError("accounts_per_task", f"must be at least 1, got {accounts_per_task}")
+    if len(channels) <= max_tasks:
+        return [[channel] for channel in channels]
+    by_account: dict[str | None, list[ChannelRef]] = {}
+    for channel in channels:
+        by_account.setdefault(channel.get("integrated_account_id"), []).append(channel)
+    if len(by_account) == 1:
+        size = math.ceil(len(channels) / max_tasks)
+        return [list(channels[start : start + size]) for start in range(0, len(channels), size)]
+    tasks: list[list[ChannelRef]] = [
+        [] for _ in range(min(max_tasks, math.ceil(len(by_account) / accounts_per_task)))
+    ]
+    # Largest accounts first, each to the task with the fewest channels so far: tasks end close together.
+    for account_channels in sorted(by_account.values(), key=len, reverse=True):
+        min(tasks, key=len).extend(account_channels)
+    return tasks
 
 
 def batch_label(batch: Sequence[Mapping[str, Any]]) -> str:

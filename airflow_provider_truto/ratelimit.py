@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+PACING_HEADROOM = 0.95  # pace at 95% of the budget; see RateLimit.interval
 _STATE = struct.Struct("<d")  # the theoretical arrival time of the next request, epoch seconds
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 
@@ -43,7 +44,13 @@ class RateLimit:
 
     @property
     def interval(self) -> float:
-        return self.seconds / self.requests
+        """The spacing between paced requests, with headroom below the budget.
+
+        Scheduling and network jitter move a request's arrival by milliseconds; paced at exactly the
+        budget, some windows on the server would see one request too many and answer 429 (costing a
+        whole ``Retry-After``). A few percent below the budget, none do.
+        """
+        return self.seconds / (self.requests * PACING_HEADROOM)
 
     @classmethod
     def parse(cls, spec: str | RateLimit | None) -> RateLimit | None:
@@ -81,6 +88,7 @@ class SharedRateLimiter:
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
         self._fd_pid = 0
+        self._max_queue = max(10 * limit.seconds, 60.0)
 
     def reserve(self) -> float:
         """Take the next free slot; return the seconds to wait before using it."""
@@ -91,8 +99,9 @@ class SharedRateLimiter:
                 raw = os.pread(fd, _STATE.size, 0)
                 now = self._clock()
                 next_free = _STATE.unpack(raw)[0] if len(raw) == _STATE.size else now
-                # A wall clock that jumped, or state from a faster limit: never wait more than one window.
-                start = min(max(next_free, now), now + self.limit.seconds)
+                # Many waiters legitimately queue windows ahead; a wall clock that jumped back must not
+                # stall every process for as long as it jumped, so the queue is capped.
+                start = min(max(next_free, now), now + self._max_queue)
                 os.pwrite(fd, _STATE.pack(start + self.limit.interval), 0)
                 return start - now
             finally:
