@@ -98,8 +98,17 @@ run "$bin/airflow" providers hooks -o json >"$work/hooks.json" 2>/dev/null || fa
 "$bin/python" - "$work/providers.json" "$work/hooks.json" "$version" <<'EOF' || fail "see above"
 import json, sys
 
-providers = {p["package_name"]: p for p in json.load(open(sys.argv[1]))}
-hooks = {h["connection_type"]: h for h in json.load(open(sys.argv[2]))}
+
+def load(path):
+    # Some releases log to stdout before the JSON (alembic plugin set-up on 3.0): take the JSON line.
+    for line in reversed(open(path).read().splitlines()):
+        if line.startswith(("[{", "[]")):
+            return json.loads(line)
+    sys.exit(f"no JSON in {path}")
+
+
+providers = {p["package_name"]: p for p in load(sys.argv[1])}
+hooks = {h["connection_type"]: h for h in load(sys.argv[2])}
 ours = providers.get("airflow-provider-truto")
 if not ours or ours["version"] != sys.argv[3]:
     sys.exit(f"'airflow providers list' shows no airflow-provider-truto {sys.argv[3]}: {sorted(providers)}")
