@@ -87,13 +87,15 @@ def select_auto_join(
 
 
 def plan_batches(
-    channels: Sequence[ChannelRef], *, max_tasks: int, accounts_per_task: int = 16
+    channels: Sequence[ChannelRef], *, max_tasks: int, accounts_per_task: int = 16, batch_size: int = 250
 ) -> list[list[ChannelRef]]:
     """Cut a selection into at most ``max_tasks`` mapped tasks.
 
     Up to ``max_tasks`` channels get one task each (one line per channel in the grid). More channels of
-    one account are spread evenly over ``max_tasks`` tasks, so a first run over thousands of channels
-    stays far below ``max_map_length`` and pays the per-task overhead a few dozen times, not thousands.
+    one account go in even batches of about ``batch_size`` (more when ``max_tasks`` would be exceeded):
+    one account's joins are paced by its own rate limit, so running them in parallel gains nothing, and
+    a first run over thousands of channels pays the per-task overhead a few times, not thousands, far
+    below ``max_map_length``.
     Channels of many accounts are grouped by account, about ``accounts_per_task`` accounts to a task, so
     each task can work its accounts in parallel (each account is limited on its own, the token on top).
     """
@@ -107,7 +109,7 @@ def plan_batches(
     for channel in channels:
         by_account.setdefault(channel.get("integrated_account_id"), []).append(channel)
     if len(by_account) == 1:
-        size = math.ceil(len(channels) / max_tasks)
+        size = math.ceil(len(channels) / min(max_tasks, math.ceil(len(channels) / batch_size)))
         return [list(channels[start : start + size]) for start in range(0, len(channels), size)]
     tasks: list[list[ChannelRef]] = [
         [] for _ in range(min(max_tasks, math.ceil(len(by_account) / accounts_per_task)))

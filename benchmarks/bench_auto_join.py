@@ -33,7 +33,8 @@ def main() -> None:
         conf = {"created_after": "2000-01-01T00:00:00Z"}
         output = dags_test(env, "example_truto_auto_join_channels", conn, conf)
         wall = time.monotonic() - started
-        joins = [r for r in sandbox.requests if r.path == JOIN and r.status == 200]
+        requests = sandbox.requests
+        joins = [r for r in requests if r.path == JOIN and r.status == 200]
         counts = sandbox.join_counts(ACCOUNT)
         statuses = sandbox.stats()["by_status"]
     floor = CHANNELS / (RATE[0] / RATE[1])
@@ -43,6 +44,12 @@ def main() -> None:
     print(f"  joined {len(counts)} channels, each once: {set(counts.values()) == {1}}; report says {tasks}")
     print(f"  requests by status: {statuses}")
     print(f"  floor {floor:.0f} s; join phase {join_phase:.1f} s = {join_phase / floor:.2f}x")
+    if joins:
+        before = requests[0].at - started
+        print(
+            f"  timeline: first request at {before:.1f} s, first join at {joins[0].at - started:.1f} s, "
+            f"last join at {joins[-1].at - started:.1f} s, dags test ended at {wall:.1f} s"
+        )
     print(f"  whole `airflow dags test` {wall:.1f} s = {wall / floor:.2f}x the floor")
 
 

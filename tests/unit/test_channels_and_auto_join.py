@@ -82,8 +82,10 @@ def test_everyday_runs_get_one_task_per_channel() -> None:
 
 def test_a_big_single_account_run_is_spread_evenly() -> None:
     batches = plan_batches(refs(5000), max_tasks=64)
-    assert len(batches) <= 64 and max(map(len, batches)) - min(map(len, batches)) <= 79
+    assert len(batches) == 20 and {len(b) for b in batches} == {250}
     assert [r for b in batches for r in b] == refs(5000)
+    assert len(plan_batches(refs(100_000), max_tasks=64)) == 64  # never more tasks than allowed
+    assert [len(b) for b in plan_batches(refs(300), max_tasks=64)] == [150, 150]
 
 
 def test_many_accounts_are_grouped_whole_and_balanced() -> None:
