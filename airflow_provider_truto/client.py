@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import requests.adapters
 import tenacity
 
 from airflow_provider_truto import __version__
@@ -43,6 +44,7 @@ DEFAULT_MAX_RETRY_WAIT_SECONDS = 60.0
 # Truto's documented limits; "off" in a connection extra switches pacing off (the server still answers 429).
 DEFAULT_ACCOUNT_RATE_LIMIT = RateLimit(50, 10.0)
 DEFAULT_TOKEN_RATE_LIMIT = RateLimit(500, 10.0)
+MAX_POOLED_CONNECTIONS = 64
 USER_AGENT = f"airflow-provider-truto/{__version__}"
 
 UNIFIED_METHODS = {"list": "GET", "get": "GET", "create": "POST", "update": "PATCH", "delete": "DELETE"}
@@ -346,6 +348,11 @@ def _session_for(base_url: str) -> requests.Session:
     are honoured; they are just read when the client is made.
     """
     session = requests.Session()
+    # Batch joins work many accounts on threads sharing this session: keep a connection for each of them
+    # (requests keeps 10 and drops the rest, so the 11th thread would reconnect on every call).
+    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=MAX_POOLED_CONNECTIONS)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if ca_bundle:

@@ -28,7 +28,7 @@ TRUTO_CONN_ID = "truto_default"
 TRUTO_POOL = os.environ.get("TRUTO_POOL") or "default_pool"
 MAX_JOIN_TASKS = 64  # well under max_map_length; more channels than this are batched
 JOIN_TASKS_AT_ONCE = 4  # mapped join tasks running at once in one DAG run
-ACCOUNTS_AT_ONCE = 16  # accounts listed, and joined, in parallel within one task
+ACCOUNTS_AT_ONCE = 32  # accounts listed, and joined, in parallel within one task
 JOIN_RETRY_DELAY = timedelta(seconds=float(os.environ.get("TRUTO_JOIN_RETRY_DELAY_SECONDS") or 60))
 
 
