@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json, run_dag_test
+from tests.conftest import ACCOUNT, REPO, TOKEN, airflow_env, connection_json, run_dag_test
 
 pytestmark = pytest.mark.integration
 DAGS = REPO / "tests" / "dags"
@@ -77,3 +79,22 @@ def test_bad_input_fails_without_a_request(sandbox: Any, airflow_home: Path, tmp
     assert "invalid argument 'channel_id'" in output and "invalid argument 'channel_ids[0]'" in output
     assert sandbox.requests == []
     assert not (tmp_path / "unused.json").exists()
+
+
+def test_airflow_connections_test(sandbox: Any, airflow_home: Path) -> None:
+    def connections_test(conn: str) -> subprocess.CompletedProcess[str]:
+        env = airflow_env(
+            airflow_home, AIRFLOW_CONN_TRUTO_DEFAULT=conn, AIRFLOW__CORE__TEST_CONNECTION="Enabled"
+        )
+        command = [str(Path(sys.executable).with_name("airflow")), "connections", "test", "truto_default"]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    good = connections_test(connection_json(sandbox))
+    assert good.returncode == 0 and "Connection success!" in good.stdout, good.stdout + good.stderr
+    assert sandbox.requests[-1].path == f"/integrated-account/{ACCOUNT}"
+
+    wrong = json.loads(connection_json(sandbox))
+    wrong["password"] = "wrong-token-0123456789"
+    bad = connections_test(json.dumps(wrong))
+    assert "Connection success!" not in bad.stdout and "401" in bad.stdout + bad.stderr
+    assert "wrong-token-0123456789" not in bad.stdout + bad.stderr
