@@ -118,7 +118,11 @@ class TrutoClient:
         self.session.headers.update(default_headers(config.token))
         self._retrying = tenacity.Retrying(
             sleep=sleep,
-            **retry_policy(config.max_retries, max_wait=config.max_retry_wait, before_sleep=self._log_retry),
+            **retry_policy(
+                config.max_retries,
+                max_wait=config.max_retry_wait,
+                log=log,
+            ),
         )
         self._limiters = RateLimiters(
             f"{config.base_url}|{config.token}",
@@ -216,7 +220,7 @@ class TrutoClient:
             page = self.request(
                 "GET", path, query={**(query or {}), "limit": page_size, "next_cursor": cursor}
             )
-            yield from _page_items(page, path)
+            yield from page_items(page, path)
             pages += 1
             cursor = page.get("next_cursor")
             if not cursor or (max_pages is not None and pages >= max_pages):
@@ -282,36 +286,41 @@ class TrutoClient:
             raise TrutoConnectionError(
                 f"{method} {_path_of(url)} failed: {type(error).__name__}: {self._redact(str(error))}"
             ) from error
-        if response.status_code >= 400:
-            raise self._error_from(response, method, url)
-        if not response.content:
-            return {}
-        try:
-            return response.json()
-        except ValueError as error:
-            raise TrutoInvalidResponseError(
-                f"{method} {_path_of(url)} answered HTTP {response.status_code} with a body that is not JSON",
-                status_code=response.status_code,
-                body=self._redact(response.text[:500]),
-            ) from error
-
-    def _error_from(self, response: requests.Response, method: str, url: str) -> TrutoHTTPError:
-        return error_from_answer(
+        return decode_answer(
             response.status_code,
-            self._redact(response.text),
+            response.text,
             retry_after=response.headers.get("Retry-After"),
             reason=response.reason,
             call=f"{method} {_path_of(url)}",
+            token=self.config.token,
         )
 
     def _redact(self, text: str) -> str:
-        # Defence in depth: nothing we raise or log may carry the token, even if a server echoes it.
-        return text.replace(self.config.token, "***")
+        return redact(text, self.config.token)
 
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, self.config.max_retries, wait)
+
+def redact(text: str, token: str) -> str:
+    """Defence in depth: nothing we raise or log may carry the token, even if a server echoes it."""
+    return text.replace(token, "***")
+
+
+def decode_answer(
+    status_code: int, text: str, *, retry_after: str | None, reason: str | None, call: str, token: str
+) -> Any:
+    """An answer's JSON, or the typed error it stands for; shared by the sync and async transports."""
+    text = redact(text, token)
+    if status_code >= 400:
+        raise error_from_answer(status_code, text, retry_after=retry_after, reason=reason, call=call)
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise TrutoInvalidResponseError(
+            f"{call} answered HTTP {status_code} with a body that is not JSON",
+            status_code=status_code,
+            body=text[:500],
+        ) from error
 
 
 def error_from_answer(
@@ -381,7 +390,8 @@ def _is_wrapped_result(answer: Any) -> bool:
     return isinstance(answer, dict) and isinstance(answer.get("result"), dict) and "id" not in answer
 
 
-def _page_items(page: Any, path: str) -> list[dict[str, Any]]:
+def page_items(page: Any, path: str) -> list[dict[str, Any]]:
+    """The items of one list page, its envelope checked."""
     if not isinstance(page, dict):
         raise TrutoInvalidResponseError(f"{path} returned {type(page).__name__}, not a list envelope")
     # Truto's docs show "result"; one admin endpoint has been seen answering "results".

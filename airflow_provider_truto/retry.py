@@ -7,6 +7,7 @@ that ``tenacity.Retrying`` and ``tenacity.AsyncRetrying`` share.
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import TYPE_CHECKING, Any
 
@@ -43,18 +44,21 @@ def wait_seconds(error: BaseException | None, attempt: int, *, max_wait: float) 
     return max(0.0, min(wait, max_wait))
 
 
-def retry_policy(
-    max_retries: int,
-    *,
-    max_wait: float,
-    before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
-) -> dict[str, Any]:
-    """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` implementing this policy."""
+def retry_policy(max_retries: int, *, max_wait: float, log: logging.Logger | Any) -> dict[str, Any]:
+    """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` implementing this policy.
+
+    Each retry is logged as a warning on ``log`` (the error is already token-free).
+    """
     import tenacity
 
     def wait(state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
         return wait_seconds(error, state.attempt_number, max_wait=max_wait)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, max_retries, pause)
 
     return {
         "retry": tenacity.retry_if_exception(is_retryable),

@@ -59,7 +59,6 @@ from airflow_provider_truto.validation import require_id
 
 if TYPE_CHECKING:
     import httpx
-    import tenacity
 
     from airflow_provider_truto.client import TrutoConfig
     from airflow_provider_truto.ratelimit import RateLimiters
@@ -281,7 +280,11 @@ class _ChannelPoller:
         self.log = log
         self.retrying = tenacity.AsyncRetrying(
             sleep=asyncio.sleep,
-            **retry_policy(config.max_retries, max_wait=config.max_retry_wait, before_sleep=self._log_retry),
+            **retry_policy(
+                config.max_retries,
+                max_wait=config.max_retry_wait,
+                log=log,
+            ),
         )
         # The same host-wide budgets as the sync client; reserving a slot must not block the event loop,
         # so the limiter only reserves and the wait is awaited here.
@@ -293,7 +296,7 @@ class _ChannelPoller:
         )
 
     async def list_channels(self) -> list[dict[str, Any]]:
-        from airflow_provider_truto.client import _page_items
+        from airflow_provider_truto.client import page_items
         from airflow_provider_truto.exceptions import TrutoInvalidResponseError
 
         channels: list[dict[str, Any]] = []
@@ -302,7 +305,7 @@ class _ChannelPoller:
         while True:
             params = {"integrated_account_id": self.account, "limit": self.limit, "next_cursor": cursor}
             page: Any = await self.retrying(self._get, params)
-            channels.extend(_page_items(page, CHANNELS_PATH))
+            channels.extend(page_items(page, CHANNELS_PATH))
             cursor = page.get("next_cursor")
             if not cursor:
                 return channels
@@ -313,8 +316,8 @@ class _ChannelPoller:
     async def _get(self, params: Mapping[str, Any]) -> Any:
         import httpx
 
-        from airflow_provider_truto.client import error_from_answer
-        from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoInvalidResponseError
+        from airflow_provider_truto.client import decode_answer, redact
+        from airflow_provider_truto.exceptions import TrutoConnectionError
         from airflow_provider_truto.query import encode_query
 
         if self.limiters.enabled:
@@ -328,33 +331,15 @@ class _ChannelPoller:
             raise TrutoConnectionError(f"{call} timed out after {self.config.timeout:g}s") from error
         except httpx.HTTPError as error:
             raise TrutoConnectionError(
-                f"{call} failed: {type(error).__name__}: {self._redact(str(error))}"
+                f"{call} failed: {type(error).__name__}: {redact(str(error), self.config.token)}"
             ) from error
-        if response.status_code >= 400:
-            raise error_from_answer(
-                response.status_code,
-                self._redact(response.text),
-                retry_after=response.headers.get("Retry-After"),
-                reason=response.reason_phrase,
-                call=call,
-            )
-        try:
-            return response.json()
-        except ValueError as error:
-            raise TrutoInvalidResponseError(
-                f"{call} answered HTTP {response.status_code} with a body that is not JSON",
-                status_code=response.status_code,
-                body=self._redact(response.text[:500]),
-            ) from error
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self.config.token, "***")
-
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        self.log.warning(
-            "%s; retry %d of %d in %.1fs", error, state.attempt_number, self.config.max_retries, wait
+        return decode_answer(
+            response.status_code,
+            response.text,
+            retry_after=response.headers.get("Retry-After"),
+            reason=response.reason_phrase,
+            call=call,
+            token=self.config.token,
         )
 
 
