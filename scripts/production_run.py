@@ -1,6 +1,6 @@
 """A production-shaped run of the auto-join example DAG, checked from the outside.
 
-    .venv/bin/python scripts/production_run.py [--channels 400] [--seed 7] [--keep]
+    .venv/bin/python scripts/production_run.py [--channels 400] [--new-channels 48] [--seed 7] [--keep]
 
 What it builds, all under one temporary directory and on 127.0.0.1 only:
 
@@ -13,10 +13,13 @@ What it builds, all under one temporary directory and on 127.0.0.1 only:
 - the sandbox (``python -m airflow_provider_truto.testing``) with one Slack workspace of 400 mixed channels,
   ``AIRFLOW_CONN_TRUTO_DEFAULT`` pointing at it.
 
-Then it triggers ``example_truto_auto_join_channels`` with ``created_after`` far in the past and waits for
-the run. Checks: (a) exactly the eligible channels (public, active, bot not a member) were joined, each
-once; (b) the mapped ``join_channels`` instances ran in the ``truto`` pool, more than one at a time and never
-more than its slots; (c) the API token is in no task log, no service log and no XCom or rendered field.
+Then it triggers ``example_truto_auto_join_channels`` with a ``created_after`` that leaves 48 joinable
+channels new (an everyday run: one mapped task per channel) and waits for the run. Checks: (a) exactly
+those channels (public, active, bot not a member, created after the cutoff) were joined, each once, and no
+older one; (b) one mapped ``join_channels`` instance per planned batch, all in the ``truto`` pool, more than
+one running at a time and never more than the pool's slots; (c) the API token is in no task log, no service
+log, and no XCom, rendered field, run conf or audit-log row. ``--new-channels 0`` makes every joinable
+channel new (a first run; the DAG then batches, so fewer mapped tasks).
 Everything it started is stopped and removed at the end, on failure too (``--keep`` keeps the directory).
 Exits 0 when every check passes, 1 when one fails, 2 when the set-up fails.
 """
@@ -27,7 +30,6 @@ import argparse
 import base64
 import glob
 import json
-import math
 import os
 import secrets
 import shutil
@@ -41,6 +43,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,6 @@ REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "example_truto_auto_join_channels"
 JOIN_TASK = "join_channels"
 POOL = "truto"
-MAX_JOIN_TASKS = 64  # the example DAG's MAX_JOIN_TASKS
 CHANNELS_PATH = "/unified/instant-messaging/channels"
 PSQL_ARGS = ["-v", "ON_ERROR_STOP=1", "-qAt"]
 # Not sys.executable resolved: a venv's python is a symlink, and the venv is what we want.
@@ -380,6 +382,39 @@ def max_overlap(intervals: Sequence[tuple[float, float]]) -> int:
     return peak
 
 
+def plan_expectation(channels: Sequence[dict[str, Any]], new: int) -> tuple[str, set[str], int]:
+    """A ``created_after`` that leaves ``new`` joinable channels newer than it (0: all of them).
+
+    An everyday run's shape: a workspace of hundreds of channels, a few dozen of them new. Joinable means
+    public, active and the bot not a member; the older joinable ones must be left alone.
+    """
+    joinable = sorted(
+        (c for c in channels if c["type"] == "channel" and c["status"] == "active" and not c["is_member"]),
+        key=lambda c: created(c["created_at"]),
+        reverse=True,
+    )
+    # Strictly after the (new+1)-th newest: the `new` newest (fewer on a tie of whole seconds).
+    cutoff = joinable[new]["created_at"] if 0 < new < len(joinable) else "2000-01-01T00:00:00Z"
+    expected = {c["id"] for c in joinable if created(c["created_at"]) > created(cutoff)}
+    return cutoff, expected, len(joinable)
+
+
+def created(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def xcom(pg: Postgres, run_id: str, task_id: str, key: str) -> Any:
+    rows = pg.query(
+        f"SELECT value::text FROM xcom WHERE dag_id = '{DAG_ID}' AND run_id = '{run_id}'"
+        f" AND task_id = '{task_id}' AND key = '{key}' AND map_index = -1"
+    )
+    if not rows:
+        return None
+    value = json.loads(rows[0][0])
+    # Some releases store the serialised JSON as a JSON string.
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -423,12 +458,10 @@ def production_run(args: argparse.Namespace, work: Path, checks: Checks, cleanup
     if conn["extra"].get("rate_limit") != "off" or conn["extra"].get("token_rate_limit") != "off":
         raise SetupError(f"expected the sandbox connection to turn pacing off, got {conn['extra']}")
     channels = list(sandbox.channels())
-    expected = {
-        c["id"] for c in channels if c["type"] == "channel" and c["status"] == "active" and not c["is_member"]
-    }
+    created_after, expected, eligible = plan_expectation(channels, args.new_channels)
     before = sandbox.state()["join_counts"].get(account, {})
-    if before or not expected:
-        raise SetupError(f"unexpected sandbox start state: {len(expected)} eligible, joins {before}")
+    if before or len(expected) < 2:
+        raise SetupError(f"unexpected sandbox start state: {len(expected)} new channels, joins {before}")
 
     api_port = free_port()
     env = airflow_env(home, pg.url, api_port, sandbox.conn)
@@ -474,12 +507,15 @@ def production_run(args: argparse.Namespace, work: Path, checks: Checks, cleanup
             "--run-id",
             run_id,
             "--conf",
-            json.dumps({"created_after": "2000-01-01T00:00:00Z"}),
+            json.dumps({"created_after": created_after}),
         ],
         env=env,
         timeout=120,
     )
-    say(f"triggered {run_id}; {len(expected)} of {len(channels)} channels eligible")
+    say(
+        f"triggered {run_id} with created_after {created_after}: {len(expected)} new of {eligible} joinable"
+        f" of {len(channels)} channels"
+    )
 
     def finished() -> str | None:
         rows = pg.query(f"SELECT state FROM dag_run WHERE dag_id = '{DAG_ID}' AND run_id = '{run_id}'")
@@ -511,9 +547,9 @@ def production_run(args: argparse.Namespace, work: Path, checks: Checks, cleanup
     extra = joins.keys() - expected
     repeated = {cid: n for cid, n in joins.items() if n != 1}
     checks.add(
-        "joined exactly the eligible channels, once each",
+        "joined exactly the new joinable channels, once each",
         not missing and not extra and not repeated,
-        f"{len(joins)} joined of {len(expected)} eligible; missing {len(missing)},"
+        f"{len(joins)} joined of {len(expected)} expected; missing {len(missing)},"
         f" outside the set {len(extra)}, not exactly once {len(repeated)}",
     )
 
@@ -526,13 +562,13 @@ def production_run(args: argparse.Namespace, work: Path, checks: Checks, cleanup
     pools = sorted({r[2] for r in rows})
     states = sorted({r[1] for r in rows})
     peak = max_overlap(intervals)
-    # The DAG spreads n channels over at most 64 tasks of ceil(n / min(64, n)) channels each.
-    batch_size = math.ceil(len(expected) / min(MAX_JOIN_TASKS, len(expected)))
-    expected_tasks = math.ceil(len(expected) / batch_size)
+    # One mapped instance per batch that select_new_channels planned (how it batches is the DAG's business).
+    planned = xcom(pg, run_id, "select_new_channels", "return_value")
+    expected_tasks = len(planned) if isinstance(planned, list) else -1
     checks.add(
         "mapped join_channels in the pool",
         len(rows) == expected_tasks and pools == [POOL] and states == ["success"],
-        f"{len(rows)} mapped instances (expected {expected_tasks}), pools {pools}, states {states}",
+        f"{len(rows)} mapped instances for {expected_tasks} planned batches, pools {pools}, states {states}",
     )
     checks.add(
         "parallel within the pool's slots",
@@ -560,37 +596,35 @@ def production_run(args: argparse.Namespace, work: Path, checks: Checks, cleanup
             db_leaks.append(f"{table}.{column}")
     checks.add(
         "token in no log",
-        not leaks and not db_leaks and len(join_logs) >= expected_tasks,
+        not leaks and not db_leaks and len(join_logs) >= max(1, expected_tasks),
         f"scanned {len(task_logs)} files under AIRFLOW_HOME/logs ({len(join_logs)} join_channels task logs)"
         f" and {len(list(logs.glob('*.log'))) - 1} service logs; leaks: {leaks + db_leaks or 'none'}",
     )
 
-    report = pg.query(
-        f"SELECT value::text FROM xcom WHERE dag_id = '{DAG_ID}' AND run_id = '{run_id}'"
-        " AND task_id = 'report' AND key = 'report'"
-    )
-    if report:
-        summary = json.loads(report[0][0])
-        if isinstance(summary, str):
-            summary = json.loads(summary)
+    summary = xcom(pg, run_id, "report", "report")
+    if isinstance(summary, dict):
         say(
             f"report task: joined {summary.get('joined')}, skipped {summary.get('skipped')}, "
             f"failed {summary.get('failed')}"
         )
 
     if not checks.ok:
-        say("scheduler log (tail):\n" + tail(logs / "scheduler.log"))
-        for path in join_logs:
-            text = path.read_text(errors="replace")
-            if '"level":"error"' in text.replace(" ", ""):
-                say(f"{path} (tail):\n" + tail(path, 20))
-                break
+        # The first task logs with an error in them, then the scheduler's view.
+        shown = 0
+        for path in sorted(task_logs):
+            if shown < 3 and '"level":"error"' in path.read_text(errors="replace").replace(" ", ""):
+                say(f"{path.relative_to(home / 'logs')} (tail):\n" + tail(path, 30))
+                shown += 1
+        say("scheduler log (tail):\n" + tail(logs / "scheduler.log", 30))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--channels", type=int, default=400, help="channels in the sandbox workspace")
     parser.add_argument("--seed", type=int, default=7, help="seed for the sandbox's channels")
+    parser.add_argument(
+        "--new-channels", type=int, default=48, help="joinable channels created after the cutoff (0: all)"
+    )
     parser.add_argument("--pool-slots", type=int, default=3, help="slots of the truto pool")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the DAG run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, cluster)")
