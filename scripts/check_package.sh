@@ -17,9 +17,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/truto-package-check.XXXXXX")
 cleanup() { if [ "${KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi; }
 trap cleanup EXIT
 
+passed=0
 step() { printf '[%4ss] %s\n' "$((SECONDS - START))" "$*"; }
+ok() {
+    passed=$((passed + 1))
+    step "PASS $*"
+}
 fail() {
     echo "FAIL: $*" >&2
+    echo "package: $passed passed, 1 failed"
     exit 1
 }
 
@@ -40,7 +46,7 @@ wheel=$(ls "$work"/dist/*.whl)
 version=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' airflow_provider_truto/__init__.py)
 [ "$(basename "$wheel")" = "airflow_provider_truto-$version-py3-none-any.whl" ] ||
     fail "unexpected wheel $(basename "$wheel") for version $version"
-step "built $(basename "$sdist") and $(basename "$wheel")"
+ok "built $(basename "$sdist") and $(basename "$wheel")"
 
 sdist_files=$(tar -tzf "$sdist")
 wheel_files=$("$PYTHON" -m zipfile -l "$wheel")
@@ -58,7 +64,7 @@ grep -q "^provider_info = airflow_provider_truto.get_provider_info:get_provider_
     fail "the wheel has no apache_airflow_provider entry point"
 grep -q "^truto = airflow_provider_truto.testing.pytest_plugin" <<<"$entry_points" ||
     fail "the wheel has no pytest11 entry point"
-step "sdist and wheel hold the package, py.typed and both entry points"
+ok "sdist and wheel hold the package, py.typed and both entry points"
 
 step "clean venv: the wheel + apache-airflow==$AIRFLOW_VERSION + pytest"
 "$PYTHON" -m venv "$work/venv"
@@ -90,7 +96,7 @@ for module in modules:
     importlib.import_module(module)
 print(f"{len(modules)} modules named in get_provider_info import")
 EOF
-step "imports come from the wheel; every module named in get_provider_info imports"
+ok "imports come from the wheel; every module named in get_provider_info imports"
 
 # JSON output: the tables' columns change between Airflow releases.
 run "$bin/airflow" providers list -o json >"$work/providers.json" 2>/dev/null || fail "airflow providers list failed"
@@ -118,7 +124,7 @@ if not hook or hook["class"] != "airflow_provider_truto.hooks.truto.TrutoHook" o
 if hook["package_name"] != "airflow-provider-truto" or hook["conn_id_attribute_name"] != "truto_conn_id":
     sys.exit(f"the truto connection type is registered oddly: {hook}")
 EOF
-step "airflow providers list / hooks show airflow-provider-truto $version and connection type truto"
+ok "airflow providers list / hooks show airflow-provider-truto $version and connection type truto"
 
 # The pytest11 plugin, as a user's test suite gets it: no conftest, only the installed wheel.
 cat >test_plugin_from_wheel.py <<'EOF'
@@ -144,6 +150,7 @@ EOF
 run "$bin/pytest" -q -p no:cacheprovider test_plugin_from_wheel.py >"$work/pytest.log" 2>&1 ||
     { cat "$work/pytest.log"; fail "the pytest11 plugin does not work from the wheel"; }
 tail -n 1 "$work/pytest.log"
-step "the truto pytest plugin's fixtures work from the wheel"
+ok "the truto pytest plugin's fixtures work from the wheel"
 
 step "package check passed"
+echo "package: $passed passed, 0 failed"

@@ -670,6 +670,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
     verdict = "passed" if code == 0 else ("set-up failed" if code == 2 else "FAILED")
     print(f"  {verdict} in {time.monotonic() - STARTED:.0f}s")
+    # A closing line CI can count (a failed set-up counts as one failed check).
+    passed = sum(1 for _, ok, _ in checks.results if ok)
+    failed = len(checks.results) - passed + (1 if code == 2 else 0)
+    print(f"production: {passed} passed, {failed} failed")
     return code
 
 

@@ -74,4 +74,6 @@ done
 
 echo
 printf '%s\n' "${summary[@]}"
+bad=$(printf '%s\n' "${summary[@]}" | grep -c -v ': passed' || true)
+echo "matrix: $((${#summary[@]} - bad)) passed, $bad failed"
 exit "$failed"
