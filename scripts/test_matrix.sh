@@ -17,19 +17,24 @@ PYTEST_ARGS=${PYTEST_ARGS:-}
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=("$LOWEST")
 
-# Airflow 3.0's own requirements leave fastapi and cadwyn open, and today's releases of them break its
-# Execution API ("Input should be a valid dictionary" on every task start). Airflow's constraints files
-# pin them; these are the pins that matter, from the 3.0 constraints.
+# Older releases leave parts of their web stack open, and today's releases of those break the Execution
+# API that every task talks to. Airflow's constraints files pin them (they are not on PyPI); these are the
+# pins that matter. 3.0: "Input should be a valid dictionary" on every task start (pins from the 3.0
+# constraints). 3.2: cadwyn >= 8 or fastapi >= 0.137 fail to build the API's models ("needs a
+# discriminator field"), svcs >= 26 breaks the in-process API of `airflow dags test` ("no attribute
+# 'svcs_registry'"). 3.1 and 3.3 cap these themselves.
 pins_for() {
     case "$1" in
         3.0.*) echo "fastapi==0.115.12 starlette==0.46.2 cadwyn==5.3.3" ;;
+        3.2.*) echo "fastapi<0.137 cadwyn<8 svcs<26" ;;
         *) echo "" ;;
     esac
 }
 
 build_venv() {
     local version=$1 venv=".venv-airflow-$1"
-    local marker="$venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+    local marker
+    marker="$venv/.installed-$( (cat pyproject.toml; pins_for "$version") | sha1sum | cut -c1-12)"
     [ -e "$marker" ] && return 0
     rm -rf "$venv"
     "$PYTHON" -m venv "$venv"
