@@ -7,4 +7,19 @@ try:  # Airflow >= 3.1: the Task SDK is the public authoring interface.
 except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
 
-__all__ = ["BaseHook"]
+try:  # Airflow >= 3.1 keeps the task-facing exceptions in the Task SDK.
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+except ImportError:  # pragma: no cover - Airflow 3.0
+    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+        AirflowException,
+        AirflowFailException,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+
+__all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "BaseHook", "TaskDeferred"]

@@ -24,10 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-try:  # Airflow >= 3.1 keeps the task-facing exceptions in the Task SDK.
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef,attr-defined]
+from airflow_provider_truto.compat import AirflowException, AirflowFailException
 
 __all__ = [
     "TrutoAccountBlockedError",

@@ -134,7 +134,7 @@ class JoinChannelOperator(BaseOperator):
         except TrutoError as error:
             reason = unjoinable_reason(error)
             if reason and self.skip_unjoinable:
-                from airflow.sdk.exceptions import AirflowSkipException
+                from airflow_provider_truto.compat import AirflowSkipException
 
                 raise AirflowSkipException(f"channel {channel['name']} cannot be joined: {reason}") from error
             raise

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from airflow_provider_truto.compat import AirflowFailException
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
@@ -23,11 +24,6 @@ from airflow_provider_truto.exceptions import (
 )
 from airflow_provider_truto.query import encode_query
 from airflow_provider_truto.retry import backoff_seconds, is_retryable, wait_seconds
-
-try:
-    from airflow.sdk.exceptions import AirflowFailException
-except ImportError:  # pragma: no cover
-    from airflow.exceptions import AirflowFailException
 
 
 def test_encode_query_follows_truto_conventions() -> None:

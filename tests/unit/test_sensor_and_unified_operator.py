@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from airflow_provider_truto.compat import AirflowFailException, TaskDeferred
 from airflow_provider_truto.exceptions import TrutoAuthError, TrutoInputError, TrutoNotFoundError
 from airflow_provider_truto.operators.unified import TrutoUnifiedApiOperator
 from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
