@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: install lint typecheck test test-fast demo bench clean
+.PHONY: install lint typecheck test test-fast test-matrix package-check production-run ci demo bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ test: lint typecheck
 test-fast: install
 	$(BIN)/pytest -q -m "not integration"
 
+# The lowest supported Airflow release, in its own venv (.venv-airflow-<version>).
+test-matrix: install
+	scripts/test_matrix.sh
+
+# Build the sdist and wheel, install the wheel into a clean venv, and have Airflow discover the provider.
+package-check: install
+	scripts/check_package.sh
+
+# PostgreSQL + scheduler, dag-processor, triggerer and api-server with the LocalExecutor, on the sandbox.
+production-run: install
+	$(BIN)/python scripts/production_run.py
+
+# Everything CI runs.
+ci: test test-matrix package-check production-run
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
@@ -38,4 +53,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_auto_join.py
 
 clean:
-	rm -rf $(VENV) .airflow build dist *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .airflow build dist *.egg-info
