@@ -7,7 +7,7 @@ try:  # Airflow >= 3.1: the Task SDK is the public authoring interface.
 except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
 
-try:  # Airflow >= 3.1 keeps the task-facing exceptions in the Task SDK.
+try:  # Airflow >= 3.2 keeps the task-facing exceptions in the Task SDK.
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
