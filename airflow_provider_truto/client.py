@@ -30,7 +30,7 @@ from airflow_provider_truto.exceptions import (
 from airflow_provider_truto.query import encode_query
 from airflow_provider_truto.ratelimit import RateLimit, RateLimiters
 from airflow_provider_truto.retry import retry_policy
-from airflow_provider_truto.validation import require_id
+from airflow_provider_truto.validation import optional_count, require_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -207,12 +207,8 @@ class TrutoClient:
 
         Keeps going while ``next_cursor`` is set, even past an empty page (Slack sends those).
         """
-        if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int)):
-            raise TrutoInputError("limit", f"must be a whole number, got {page_size!r}")
-        if page_size is not None and page_size < 1:
-            raise TrutoInputError("limit", f"must be at least 1, got {page_size}")
-        if max_pages is not None and max_pages < 1:
-            raise TrutoInputError("max_pages", f"must be at least 1, got {max_pages}")
+        optional_count("limit", page_size)
+        optional_count("max_pages", max_pages)
         cursor: str | None = None
         seen: set[str] = set()
         pages = 0

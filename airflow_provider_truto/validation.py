@@ -14,3 +14,15 @@ def require_id(argument: str, value: Any) -> str:
     if not value.strip():
         raise TrutoInputError(argument, "must not be empty or blank")
     return value
+
+
+def require_count(argument: str, value: Any) -> int:
+    """A whole number of at least 1 (a page size, a number of pages, workers...)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TrutoInputError(argument, f"must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def optional_count(argument: str, value: Any) -> int | None:
+    """Like :func:`require_count`, with ``None`` meaning "not set"."""
+    return None if value is None else require_count(argument, value)

@@ -19,7 +19,7 @@ from airflow_provider_truto.exceptions import (
     TrutoError,
     TrutoInputError,
 )
-from airflow_provider_truto.validation import require_id
+from airflow_provider_truto.validation import require_count, require_id
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -105,9 +105,7 @@ class JoinChannelOperator(BaseOperator):
         self.ignore_remote_data = ignore_remote_data
         self.remote_query = remote_query
         self.skip_unjoinable = skip_unjoinable
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
-            raise TrutoInputError("max_concurrency", f"must be a whole number >= 1, got {max_concurrency!r}")
-        self.max_concurrency = max_concurrency
+        self.max_concurrency = require_count("max_concurrency", max_concurrency)
 
     @cached_property
     def hook(self) -> TrutoHook:

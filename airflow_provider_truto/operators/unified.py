@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_truto.exceptions import TrutoInputError
+from airflow_provider_truto.validation import optional_count
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -148,10 +149,8 @@ class TrutoUnifiedApiOperator(BaseOperator):
                 raise TrutoInputError(argument, f"must be a single path segment, got {value!r}")
         for argument in ("max_pages", "limit"):
             value = getattr(self, argument)
-            if value is None:
+            if optional_count(argument, value) is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TrutoInputError(argument, f"must be a whole number >= 1, got {value!r}")
             if self.method != "list":
                 raise TrutoInputError(argument, f"applies to the 'list' method only, not {self.method!r}")
 

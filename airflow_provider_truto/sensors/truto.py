@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_truto.exceptions import TrutoInputError
+from airflow_provider_truto.validation import optional_count, require_count
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -67,12 +67,8 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         self.integrated_account_id = integrated_account_id
         self.created_after = created_after
         self.truto_conn_id = truto_conn_id
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise TrutoInputError("limit", f"must be a whole number >= 1, got {limit!r}")
-        self.limit = limit
-        if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
-            raise TrutoInputError("max_channels", f"must be a whole number >= 1, got {max_channels!r}")
-        self.max_channels = max_channels
+        self.limit = optional_count("limit", limit)
+        self.max_channels = require_count("max_channels", max_channels)
         self.deferrable = deferrable
 
     @cached_property

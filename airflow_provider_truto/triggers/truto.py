@@ -55,7 +55,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 from airflow_provider_truto.channels import is_auto_joinable, parse_timestamp
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
 from airflow_provider_truto.query import format_scalar
-from airflow_provider_truto.validation import require_id
+from airflow_provider_truto.validation import optional_count, require_count, require_id
 
 if TYPE_CHECKING:
     import httpx
@@ -111,12 +111,8 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
         )
         self.created_after = _optional_time(created_after, "created_after")
         self.poll_interval = _positive_number(poll_interval, "poll_interval")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise TrutoInputError("limit", f"must be a whole number >= 1, got {limit!r}")
-        self.limit = limit
-        if isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1:
-            raise TrutoInputError("max_channels", f"must be a whole number >= 1, got {max_channels!r}")
-        self.max_channels = max_channels
+        self.limit = optional_count("limit", limit)
+        self.max_channels = require_count("max_channels", max_channels)
         self.lookback_seconds = _non_negative_number(lookback_seconds, "lookback_seconds")
         self.watermark = _optional_time(watermark, "watermark")
         if seen_ids is not None and (isinstance(seen_ids, str) or not isinstance(seen_ids, Iterable)):
