@@ -1,7 +1,9 @@
 """Which channels the auto-join bot joins, and how a selection is cut into mapped tasks.
 
 Pure functions over unified channel dicts: the example DAGs, the sensor and the trigger all decide with
-these, so "new public channel" means one thing everywhere. No Airflow or HTTP imports.
+these, so "new public channel" means one thing everywhere. An auto-join policy
+(:class:`~airflow_provider_truto.policy.AutoJoinPolicy`) narrows the selection by name and sharing;
+``policy=None`` applies no such rule (the selection before policies existed). No Airflow or HTTP imports.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_truto.exceptions import TrutoHTTPError, TrutoInputError, TrutoNotFoundError
+from airflow_provider_truto.policy import AutoJoinPolicy
 
 # Slack refuses these joins for good: the channel is archived or gone, or an app must be invited to it.
 UNJOINABLE_REMOTE_ERRORS = frozenset(
@@ -40,8 +43,21 @@ def parse_timestamp(value: Any, argument: str = "created_after") -> datetime:
     raise TrutoInputError(argument, f"expected an ISO-8601 timestamp, got {value!r}")
 
 
-def exclusion_reason(channel: Mapping[str, Any], created_after: datetime | None) -> str | None:
-    """Why the bot leaves this channel alone, or ``None`` when it is a new public channel to join."""
+def exclusion_reason(
+    channel: Mapping[str, Any], created_after: datetime | None, policy: AutoJoinPolicy | None = None
+) -> str | None:
+    """Why the bot leaves this channel alone, or ``None`` when it is a new public channel to join.
+
+    The policy is asked last, about channels the bot would otherwise join, so its counts say what the
+    policy itself left out (a private channel is "not public", whatever its name).
+    """
+    reason = _selection_reason(channel, created_after)
+    if reason is None and policy is not None:
+        return policy.exclusion_reason(channel)
+    return reason
+
+
+def _selection_reason(channel: Mapping[str, Any], created_after: datetime | None) -> str | None:
     if channel.get("type") != "channel":
         return "not public"
     if channel.get("status") != "active":
@@ -58,25 +74,31 @@ def exclusion_reason(channel: Mapping[str, Any], created_after: datetime | None)
     return None if created > created_after else "created before the cutoff"
 
 
-def is_auto_joinable(channel: Mapping[str, Any], created_after: datetime | None) -> bool:
-    """A public, active channel the bot is not in, created after the cutoff (``None``: any time)."""
-    return exclusion_reason(channel, created_after) is None
+def is_auto_joinable(
+    channel: Mapping[str, Any], created_after: datetime | None, policy: AutoJoinPolicy | None = None
+) -> bool:
+    """A public, active channel the bot is not in, created after the cutoff (``None``: any time).
+
+    With a policy, also one the policy allows.
+    """
+    return exclusion_reason(channel, created_after, policy) is None
 
 
 def select_auto_join(
     channels: Iterable[Mapping[str, Any]],
     created_after: datetime | None,
     left_out: Counter[str] | None = None,
+    policy: AutoJoinPolicy | None = None,
 ) -> list[ChannelRef]:
     """The channels to join, as compact ``{"id", "name"}`` refs, each id once, in list order.
 
-    ``left_out``, when given, counts the other channels by reason.
+    ``left_out``, when given, counts the other channels by reason (the policy's reasons included).
     """
     selected: dict[str, ChannelRef] = {}
     for channel in channels:
         channel_id = channel.get("id")
         reason = "no id" if not isinstance(channel_id, str) or not channel_id else None
-        reason = reason or exclusion_reason(channel, created_after)
+        reason = reason or exclusion_reason(channel, created_after, policy)
         if reason is None:
             selected.setdefault(
                 str(channel_id), {"id": str(channel_id), "name": str(channel.get("name") or channel_id)}

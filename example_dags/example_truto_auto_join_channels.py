@@ -3,7 +3,12 @@
 Every hour: list the channels of each integrated account through Truto (every page), pick the public,
 active channels the bot is not in that were created after the cutoff, and join them with
 ``JoinChannelOperator`` through dynamic task mapping. A final task reports what was joined, skipped
-(and why) and failed.
+(and why) and failed, and what each rule left out.
+
+Policy (params; see docs/auto-join.md): ``include`` / ``exclude`` are shell-style globs on the channel
+name (``exclude`` wins; none means every name), ``include_shared`` also joins channels shared with other
+organisations (Slack Connect), ``account_policies`` gives an account its own ``include`` / ``exclude`` /
+``include_shared``. ``dry_run`` lists, selects and reports what would be joined, and joins nothing.
 
 Scale: an everyday run (a few dozen new channels) maps one task per channel, each labelled with the
 channel's name. A first run over a workspace with thousands of channels spreads them over at most
@@ -56,6 +61,32 @@ JOIN_RETRY_DELAY = timedelta(seconds=float(os.environ.get("TRUTO_JOIN_RETRY_DELA
             description="ISO-8601; empty means since the last successful run, less the overlap.",
         ),
         "overlap_minutes": Param(60, type="integer", minimum=0),
+        # The policy params are checked by the selection task (AutoJoinPolicy), which names the bad one.
+        "include": Param(
+            None,
+            type=["null", "string", "array"],
+            description='Globs on the channel name to join, e.g. ["eng-*", "support-??"]; empty: every name.',
+        ),
+        "exclude": Param(
+            None,
+            type=["null", "string", "array"],
+            description="Globs on the channel name never to join; they win over include.",
+        ),
+        "include_shared": Param(
+            False,
+            type="boolean",
+            description="Also join channels shared with other organisations (Slack Connect).",
+        ),
+        "account_policies": Param(
+            None,
+            type=["null", "object"],
+            description='Account id -> its own policy: {"<id>": {"include": [...], "include_shared": true}}.',
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            description="List, select and report what would be joined; send no join request.",
+        ),
     },
     doc_md=__doc__,
 )
@@ -64,9 +95,15 @@ def example_truto_auto_join_channels() -> None:
     def select_new_channels() -> list[list[dict[str, Any]]]:
         """List every page of every account's channels and plan the joins (filtered here, not by Truto)."""
         from airflow_provider_truto.auto_join import plan_auto_join
+        from airflow_provider_truto.policy import AutoJoinPolicy
 
         context = get_current_context()
         params = context["params"]
+        policy = AutoJoinPolicy.build(
+            include=params.get("include"),
+            exclude=params.get("exclude"),
+            include_shared=params.get("include_shared", False),
+        )
         plan = plan_auto_join(
             TRUTO_CONN_ID,
             integrated_account_id=params.get("integrated_account_id"),
@@ -77,9 +114,14 @@ def example_truto_auto_join_channels() -> None:
             overlap=timedelta(minutes=params.get("overlap_minutes") or 0),
             max_tasks=MAX_JOIN_TASKS,
             accounts_at_once=ACCOUNTS_AT_ONCE,
+            policy=policy,
+            account_policies=params.get("account_policies"),
+            dry_run=params.get("dry_run", False),
         )
-        # Per-account facts travel under their own key: only the batches are mapped over.
+        # Per-account facts travel under their own keys: only the batches are mapped over (none in a
+        # dry run, so no join task exists to send a request).
         context["ti"].xcom_push(key="accounts", value=plan.accounts)
+        context["ti"].xcom_push(key="dry_run", value=plan.dry_run)
         return plan.batches
 
     batches = select_new_channels()
@@ -97,12 +139,16 @@ def example_truto_auto_join_channels() -> None:
 
     @task(trigger_rule="all_done")
     def report(batches: list[list[dict[str, Any]]], outcomes: list[list[dict[str, Any]]]) -> dict[str, Any]:
-        """Count joined / skipped (with reasons) / failed, per account too; fail the run if a join failed."""
+        """Count joined / skipped (with reasons) / failed and what each rule left out, per account too.
+
+        Fails the run if a join failed. In a dry run: what would be joined (count, first names).
+        """
         from airflow_provider_truto.auto_join import summarise
 
         context = get_current_context()
         accounts = context["ti"].xcom_pull(task_ids="select_new_channels", key="accounts") or {}
-        summary = summarise(batches, outcomes, accounts)
+        dry_run = bool(context["ti"].xcom_pull(task_ids="select_new_channels", key="dry_run"))
+        summary = summarise(batches, outcomes, accounts, dry_run=dry_run)
         for line in summary.lines():
             print(line)
         context["ti"].xcom_push(key="report", value=summary.as_dict())

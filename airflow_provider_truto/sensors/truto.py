@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_truto.hooks.truto import TrutoHook
+    from airflow_provider_truto.policy import AutoJoinPolicy
 
 DEFAULT_POLL_INTERVAL = 60.0
 DEFAULT_PAGE_SIZE = 100
@@ -27,8 +28,9 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
     Succeeds as soon as at least one such channel exists and returns them, oldest first, as a list of
     ``{"id", "name", "created_at", "integrated_account_id"}`` (XCom ``return_value``), ready for
     ``JoinChannelOperator.partial(...).expand(channel_id=sensor.output)``. The selection is the
-    auto-join one (:func:`airflow_provider_truto.channels.is_auto_joinable`), so a channel the bot has
-    joined since never counts again.
+    auto-join one (:func:`airflow_provider_truto.channels.is_auto_joinable`) with the auto-join policy
+    (:class:`airflow_provider_truto.policy.AutoJoinPolicy`), the scheduled auto-join DAG's, so a channel
+    the bot has joined since never counts again, and a channel the DAG would leave out never counts.
 
     With ``deferrable=True`` the sensor checks once, then hands the waiting to
     :class:`~airflow_provider_truto.triggers.truto.TrutoNewChannelsTrigger` on the triggerer and frees its
@@ -46,9 +48,13 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
     :param deferrable: wait on the triggerer instead of in a worker slot.
     :param poke_interval: seconds between checks (also the trigger's poll interval when deferred).
     :param timeout: seconds before the sensor gives up (``AirflowSensorTimeout``); ``mode`` as usual.
+    :param include: globs on the channel name to wait for (a pattern or a list, each templated); none
+        means every name.
+    :param exclude: globs on the channel name never to count (each templated); they win over ``include``.
+    :param include_shared: also count channels shared with other organisations (Slack Connect).
     """
 
-    template_fields: Sequence[str] = ("integrated_account_id", "created_after")
+    template_fields: Sequence[str] = ("integrated_account_id", "created_after", "include", "exclude")
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -61,6 +67,9 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         max_channels: int = DEFAULT_MAX_CHANNELS,
         deferrable: bool = False,
         poke_interval: float = DEFAULT_POLL_INTERVAL,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        include_shared: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -70,6 +79,10 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         self.limit = optional_count("limit", limit)
         self.max_channels = require_count("max_channels", max_channels)
         self.deferrable = deferrable
+        self.include = include
+        self.exclude = exclude
+        self.include_shared = include_shared
+        self._policy()  # checked when the DAG is parsed; built again after templating
 
     @cached_property
     def hook(self) -> TrutoHook:
@@ -94,6 +107,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
                 poll_interval=float(self.poke_interval),
                 limit=self.limit,
                 max_channels=self.max_channels,
+                **self._policy().to_kwargs(),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)),
@@ -120,6 +134,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
             seen_ids=(),
             lookback=timedelta(0),
             max_channels=self.max_channels,
+            policy=self._policy(),
         )
         resolved = self.hook.client.account_id(account)
         self.log.info("%d of %d channels in %s are new and joinable", len(selected), len(channels), resolved)
@@ -139,6 +154,11 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         channels: list[dict[str, Any]] = list(event.get("channels") or [])
         self.log.info("%d new channels (watermark %s)", len(channels), event.get("watermark"))
         return channels
+
+    def _policy(self) -> AutoJoinPolicy:
+        from airflow_provider_truto.policy import AutoJoinPolicy
+
+        return AutoJoinPolicy.build(self.include, self.exclude, self.include_shared)
 
     def _cutoff(self) -> datetime | None:
         from airflow_provider_truto.channels import parse_timestamp

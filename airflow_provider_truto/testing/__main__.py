@@ -1,6 +1,6 @@
 """Run the sandbox as a process.
 
-    python -m airflow_provider_truto.testing --channels 500 --rate-limit 50/10
+    python -m airflow_provider_truto.testing --channels 500 --rate-limit 50/10 --shared 0.1
 
 Prints ``TRUTO_SANDBOX_URL=...``, ``AIRFLOW_CONN_TRUTO_DEFAULT=...`` and ``ready`` (one line each, flushed),
 then serves until SIGINT or SIGTERM and exits 0.
@@ -64,6 +64,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, not {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_truto.testing",
@@ -84,6 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="M",
         help="extra channels per account created in the last 24 hours (mixed, like the others)",
     )
+    parser.add_argument(
+        "--shared",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of channels shared with other organisations (Slack Connect, is_ext_shared), e.g. 0.1",
+    )
+    parser.add_argument(
+        "--org-shared",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of channels shared across the Enterprise Grid organisation only (is_org_shared)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for generated accounts and channels")
     parser.add_argument("--rate-limit", type=_rate, metavar="N/SECONDS", help="per-account limit, e.g. 50/10")
     parser.add_argument("--token-rate-limit", type=_rate, metavar="N/SECONDS", help="per-token limit")
@@ -100,8 +121,12 @@ def _account_ids(args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.shared + args.org_shared > 1:
+        parser.error("--shared and --org-shared together must be at most 1")
     account_ids = _account_ids(args)
+    sharing = {"shared": args.shared, "org_shared": args.org_shared}
     sandbox = TrutoSandbox(
         args.token,
         port=args.port,
@@ -113,12 +138,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for index, account_id in enumerate(account_ids):
         sandbox.add_account(account_id)
         # Different seeds per account, so accounts do not mirror each other.
-        sandbox.seed_channels(account_id, args.channels, seed=args.seed + index)
+        sandbox.seed_channels(account_id, args.channels, seed=args.seed + index, **sharing)
         if args.new_channels:
             now = datetime.now(timezone.utc)
             new_seed = args.seed + index + 7919  # any fixed offset: new channels must not mirror old ones
             sandbox.seed_channels(
-                account_id, args.new_channels, seed=new_seed, start=now - timedelta(days=1), end=now
+                account_id,
+                args.new_channels,
+                seed=new_seed,
+                start=now - timedelta(days=1),
+                end=now,
+                **sharing,
             )
     stop = threading.Event()
 

@@ -428,17 +428,31 @@ class TrutoSandbox:
         mixed: bool = True,
         start: datetime | None = None,
         end: datetime | None = None,
+        shared: float = 0.0,
+        org_shared: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Add ``count`` generated channels, the same ones for the same seed; returns them as unified dicts.
 
         ``mixed`` gives ~70% public channels, 15% private, 10% DMs, 5% group DMs, ~10% archived, ~30% already
         joined; without it every channel is public, active and joinable. ``created_at`` is uniform in
         ``[start, end]`` (default: the last 730 days).
+
+        ``shared``: the share of channels shared with other organisations (Slack Connect: ``is_ext_shared``
+        in ``remote_data``; one in five of them a pending invitation, ``is_pending_ext_shared``).
+        ``org_shared``: the share shared across the Enterprise Grid organisation only (``is_org_shared``,
+        internal). Sharing is drawn apart from the rest: the same seed gives the same channels either way.
         """
         end_at = parse_time(end) if end is not None else datetime.now(timezone.utc)
         start_at = parse_time(start) if start is not None else end_at - timedelta(days=730)
         created = self._state.seed_channels(
-            account_id, count, seed=seed, mixed=mixed, start=start_at, end=end_at
+            account_id,
+            count,
+            seed=seed,
+            mixed=mixed,
+            start=start_at,
+            end=end_at,
+            shared=shared,
+            org_shared=org_shared,
         )
         return self._unified(account_id, created)
 
@@ -453,7 +467,14 @@ class TrutoSandbox:
         is_member: bool = False,
         created_at: datetime | str | None = None,
         description: str = "",
+        sharing: str = "none",
     ) -> dict[str, Any]:
+        """Add one channel; returns it as a unified dict.
+
+        ``sharing``, rendered as Slack's flags in ``remote_data``: ``none`` | ``org`` (Enterprise
+        Grid-wide, internal) | ``external`` (Slack Connect) | ``pending`` (an invitation to share with
+        another organisation, not yet accepted).
+        """
         channel_id = id or self._state.new_channel_id()
         channel = Channel(
             id=channel_id,
@@ -463,6 +484,7 @@ class TrutoSandbox:
             is_member=is_member,
             created_at=parse_time(created_at) if created_at is not None else datetime.now(timezone.utc),
             description=description,
+            sharing=sharing,
         )
         return self._unified(account_id, [self._state.add_channel(account_id, channel)])[0]
 

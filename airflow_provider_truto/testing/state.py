@@ -28,12 +28,16 @@ __all__ = [
 
 CHANNEL_TYPES = ("channel", "private_channel", "dm", "group_dm")
 CHANNEL_STATUSES = ("active", "archived")
+# How far a channel is shared, rendered as Slack's flags in remote_data: "org" is Enterprise Grid-wide
+# (internal), "external" is Slack Connect (another organisation), "pending" an invitation not yet accepted.
+CHANNEL_SHARING = ("none", "org", "external", "pending")
 # Slack's conversations.join only works on public channels; everything else needs an invitation.
 JOINABLE_TYPES = frozenset({"channel"})
 
 _MIXED_TYPE_WEIGHTS = (70, 15, 10, 5)
 _ARCHIVED_SHARE = 0.10
 _MEMBER_SHARE = 0.30
+_PENDING_SHARE = 0.2  # of the channels shared with other organisations, those still an invitation
 _DEFAULT_SPAN = timedelta(days=730)
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -133,6 +137,7 @@ class Channel:
     updated_at: datetime | None = None
     description: str = ""
     creator: str = "U0000000001"
+    sharing: str = "none"
 
     def to_raw(self) -> dict[str, Any]:
         """A Slack ``conversations.list``-style object (Truto's ``remote_data``)."""
@@ -148,8 +153,10 @@ class Channel:
             "is_private": self.type != "channel",
             "is_archived": self.status == "archived",
             "is_general": False,
-            "is_shared": False,
-            "is_org_shared": False,
+            "is_shared": self.sharing in ("org", "external"),
+            "is_org_shared": self.sharing == "org",
+            "is_ext_shared": self.sharing == "external",
+            "is_pending_ext_shared": self.sharing == "pending",
             "is_member": self.is_member,
             "created": created,
             "updated": int((self.updated_at or self.created_at).timestamp() * 1000),
@@ -251,6 +258,8 @@ class SandboxState:
                 raise ValueError(f"channel type must be one of {CHANNEL_TYPES}, not {channel.type!r}")
             if channel.status not in CHANNEL_STATUSES:
                 raise ValueError(f"channel status must be one of {CHANNEL_STATUSES}, not {channel.status!r}")
+            if channel.sharing not in CHANNEL_SHARING:
+                raise ValueError(f"channel sharing must be one of {CHANNEL_SHARING}, not {channel.sharing!r}")
             self._channel_ids.add(channel.id)
             self._channels[account_id][channel.id] = channel
             return channel
@@ -269,12 +278,18 @@ class SandboxState:
         mixed: bool,
         start: datetime,
         end: datetime,
+        shared: float = 0.0,
+        org_shared: float = 0.0,
     ) -> list[Channel]:
         if count < 0:
             raise ValueError("count must be >= 0")
+        if not (0 <= shared <= 1 and 0 <= org_shared <= 1 and shared + org_shared <= 1):
+            raise ValueError("shared and org_shared must be shares between 0 and 1, together at most 1")
         if end < start:
             raise ValueError("end must not be before start")
         rng = random.Random(seed)
+        # Sharing draws from its own stream: the same seed gives the same channels with or without it.
+        sharing_rng = random.Random(f"{seed}-sharing")
         # Whole seconds inside [start, end]: Slack's `created` is a unix integer and both views must agree.
         first = start.replace(microsecond=0) + (timedelta(seconds=1) if start.microsecond else timedelta())
         seconds = math.floor((end - first).total_seconds())
@@ -289,6 +304,11 @@ class SandboxState:
                 name = self._new_name(rng, kind, names)
                 names.add(name)
                 moment = first + timedelta(seconds=rng.randint(0, seconds)) if seconds >= 0 else start
+                draw = sharing_rng.random()
+                if draw < shared:
+                    sharing = "pending" if sharing_rng.random() < _PENDING_SHARE else "external"
+                else:
+                    sharing = "org" if draw < shared + org_shared else "none"
                 channel = Channel(
                     id=self._new_id(rng),
                     name=name,
@@ -298,6 +318,7 @@ class SandboxState:
                     created_at=moment,
                     description=f"About {name.replace('-', ' ')}",
                     creator="U" + "".join(rng.choice(_ID_ALPHABET) for _ in range(10)),
+                    sharing=sharing,
                 )
                 created.append(self.add_channel(account_id, channel))
         return created

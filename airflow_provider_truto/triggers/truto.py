@@ -8,8 +8,10 @@ Usable two ways:
   is the event payload below.
 
 Which channels: the auto-join selection of :func:`airflow_provider_truto.channels.is_auto_joinable`
-(public, active, the bot not a member, created after ``created_after``), so "new channel" means the same
-thing here as in the sensor and the scheduled auto-join DAG.
+(public, active, the bot not a member, created after ``created_after``) narrowed by the auto-join policy
+(:class:`airflow_provider_truto.policy.AutoJoinPolicy`: ``include`` / ``exclude`` globs on the name,
+``include_shared``), so "new channel" means the same thing here as in the sensor and the scheduled
+auto-join DAG.
 
 Event payloads::
 
@@ -46,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_truto.channels import is_auto_joinable, parse_timestamp
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
+from airflow_provider_truto.policy import AutoJoinPolicy
 from airflow_provider_truto.query import format_scalar
 from airflow_provider_truto.validation import optional_count, require_count, require_id
 
@@ -89,6 +92,9 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
     :param lookback_seconds: how far below the watermark late-listed channels are still looked for.
     :param watermark: state: the newest ``created_at`` already reported (ISO-8601), ``None`` at first.
     :param seen_ids: state: ids already reported at or above ``watermark - lookback_seconds``.
+    :param include: globs on the channel name to report (a pattern or a list); none means every name.
+    :param exclude: globs on the channel name never to report; they win over ``include``.
+    :param include_shared: also report channels shared with other organisations (Slack Connect).
     """
 
     def __init__(
@@ -103,6 +109,9 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
         lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
         watermark: str | datetime | None = None,
         seen_ids: Iterable[str] | None = None,
+        include: str | Sequence[str] | None = None,
+        exclude: str | Sequence[str] | None = None,
+        include_shared: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.truto_conn_id = require_id("truto_conn_id", truto_conn_id)
@@ -118,6 +127,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
         if seen_ids is not None and (isinstance(seen_ids, str) or not isinstance(seen_ids, Iterable)):
             raise TrutoInputError("seen_ids", "must be a list of channel ids")
         self.seen_ids: list[str] = sorted({require_id("seen_ids[]", i) for i in (seen_ids or ())})
+        self.policy = AutoJoinPolicy.build(include, exclude, include_shared)
         self._state_unsaved = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -134,6 +144,9 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
                 "lookback_seconds": self.lookback_seconds,
                 "watermark": _iso(self.watermark),
                 "seen_ids": list(self.seen_ids),
+                # Only a policy that differs from the default is written, so a watcher defined before
+                # policies existed keeps the kwargs, hence the identity, Airflow knows it by.
+                **({} if self.policy.is_default else self.policy.to_kwargs()),
             },
         )
 
@@ -193,6 +206,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
             seen_ids=self.seen_ids,
             lookback=timedelta(seconds=self.lookback_seconds),
             max_channels=self.max_channels,
+            policy=self.policy,
         )
         if not selected:
             return None
@@ -350,13 +364,15 @@ def select_new_channels(
     seen_ids: Iterable[str],
     lookback: timedelta,
     max_channels: int,
+    policy: AutoJoinPolicy | None = None,
 ) -> tuple[list[Mapping[str, Any]], datetime | None, list[str]]:
     """``(channels to report, new watermark, new seen ids)`` for one poll's channel list.
 
     A channel is reported if the auto-join selection takes it (``is_auto_joinable`` with
-    ``created_after``), it is not in ``seen_ids``, and it was created at or after ``watermark - lookback``
-    (or has no readable ``created_at``). At most ``max_channels`` are reported, undated ones first, then
-    oldest first, so the watermark never passes a channel that is still to be reported.
+    ``created_after`` and ``policy``), it is not in ``seen_ids``, and it was created at or after
+    ``watermark - lookback`` (or has no readable ``created_at``). At most ``max_channels`` are
+    reported, undated ones first, then oldest first, so the watermark never passes a channel that is
+    still to be reported.
     """
     seen = set(seen_ids)
     floor = watermark - lookback if watermark is not None else None
@@ -367,7 +383,7 @@ def select_new_channels(
         if not isinstance(channel_id, str) or not channel_id or channel_id in created:
             continue
         created[channel_id] = when = _created_at(channel)
-        if channel_id in seen or not is_auto_joinable(channel, created_after):
+        if channel_id in seen or not is_auto_joinable(channel, created_after, policy):
             continue
         if floor is not None and when is not None and when < floor:
             continue
