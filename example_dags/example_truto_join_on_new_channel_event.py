@@ -7,6 +7,11 @@ lists them, and this DAG runs. It reads the channels of every event that trigger
 with ``JoinChannelOperator``, one mapped task per channel; channels that can never be joined (archived in
 the meantime, gone) are skipped, not failed.
 
+The auto-join policy is the scheduled auto-join DAG's (see docs/auto-join.md): ``TRUTO_WATCH_INCLUDE``
+and ``TRUTO_WATCH_EXCLUDE`` are comma-separated globs on the channel name (``eng-*,support-*``; exclude
+wins), and channels shared with other organisations are left alone unless ``TRUTO_WATCH_INCLUDE_SHARED``
+is ``true``.
+
 ``TRUTO_WATCH_CREATED_AFTER`` (ISO-8601) ignores channels created before it; unset, the first poll reports
 every channel the bot is not in yet (the backlog, up to 500 per event, oldest first). For a first
 catch-up over thousands of channels, prefer ``example_truto_auto_join_channels``, which batches the joins.
@@ -28,6 +33,21 @@ from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 
 TRUTO_CONN_ID = "truto_default"
 
+
+def patterns_from_env(name: str) -> list[str]:
+    """Comma-separated globs from an environment variable (blank items dropped)."""
+    return [item.strip() for item in (os.environ.get(name) or "").split(",") if item.strip()]
+
+
+def flag_from_env(name: str) -> bool:
+    from airflow_provider_truto.exceptions import TrutoInputError
+
+    value = (os.environ.get(name) or "false").strip().lower()
+    if value not in ("true", "false"):
+        raise TrutoInputError(name, f"must be true or false, got {value!r}")
+    return value == "true"
+
+
 new_slack_channels = Asset(
     "truto_new_slack_channels",
     watchers=[
@@ -38,6 +58,9 @@ new_slack_channels = Asset(
                 integrated_account_id=os.environ.get("TRUTO_WATCH_INTEGRATED_ACCOUNT_ID") or None,
                 created_after=os.environ.get("TRUTO_WATCH_CREATED_AFTER") or None,
                 poll_interval=float(os.environ.get("TRUTO_WATCH_POLL_SECONDS") or 60),
+                include=patterns_from_env("TRUTO_WATCH_INCLUDE"),
+                exclude=patterns_from_env("TRUTO_WATCH_EXCLUDE"),
+                include_shared=flag_from_env("TRUTO_WATCH_INCLUDE_SHARED"),
             ),
         )
     ],

@@ -167,7 +167,12 @@ def test_sensor_constructor_checks() -> None:
         with pytest.raises(TrutoInputError) as caught:
             sensor(**kwargs)
         assert caught.value.argument == argument
-    assert TrutoNewChannelsSensor.template_fields == ("integrated_account_id", "created_after")
+    assert TrutoNewChannelsSensor.template_fields == (
+        "integrated_account_id",
+        "created_after",
+        "include",
+        "exclude",
+    )
 
 
 # -- the unified operator ---------------------------------------------------------------------------------

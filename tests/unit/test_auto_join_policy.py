@@ -1,0 +1,390 @@
+"""The auto-join policy: its rules, its bad input, and one table of cases that the DAG's selection, the
+sensor's poke and the trigger's selection all agree on, each through its own code over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from airflow_provider_truto.auto_join import plan_auto_join
+from airflow_provider_truto.channels import exclusion_reason, select_auto_join
+from airflow_provider_truto.compat import TaskDeferred
+from airflow_provider_truto.exceptions import TrutoInputError
+from airflow_provider_truto.policy import (
+    EXCLUDED_BY_NAME,
+    NOT_INCLUDED_BY_NAME,
+    SHARED_EXTERNALLY,
+    SHARING_UNKNOWN,
+    AutoJoinPolicy,
+    external_sharing,
+    parse_account_policies,
+)
+from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
+from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
+from tests.conftest import ACCOUNT, TOKEN, connection_json
+
+CHANNELS = "/unified/instant-messaging/channels"
+INTERNAL = {
+    "is_shared": False,
+    "is_org_shared": False,
+    "is_ext_shared": False,
+    "is_pending_ext_shared": False,
+}
+
+
+def channel(name: str | None, **fields: Any) -> dict[str, Any]:
+    """A new public channel the bot is not in, internal unless ``remote_data`` says otherwise."""
+    remote = fields.pop("remote_data", INTERNAL)
+    base = {"type": "channel", "status": "active", "is_member": False, "created_at": "2026-05-02T00:00:00Z"}
+    made = {**base, "name": name, **fields}
+    if remote is not _MISSING:
+        made["remote_data"] = remote
+    return made
+
+
+_MISSING = object()
+NAMES = {"include": ["eng-*", "support-??"], "exclude": ["eng-secret-*"]}
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    policy: dict[str, Any]
+    channel: dict[str, Any] = field(hash=False)
+    reason: str | None  # what the policy-aware selection says; None: the bot joins it
+
+
+EXT = {**INTERNAL, "is_ext_shared": True, "is_shared": True}  # Slack Connect
+PENDING = {**INTERNAL, "is_pending_ext_shared": True}  # an invitation to share, not yet accepted
+ORG = {**INTERNAL, "is_org_shared": True, "is_shared": True}  # Enterprise Grid-wide: internal
+PENDING_ONLY = {"is_pending_ext_shared": True}  # no is_ext_shared, but the pending flag says enough
+TEXT_FLAGS = {**INTERNAL, "is_ext_shared": "true"}  # a proxy turned the booleans into text
+SHARED_INSIDE = {**INTERNAL, "is_shared": True}  # shared, but not with another organisation
+NO_RD = _MISSING
+SHARED, UNKNOWN, EXCLUDED, NOT_INCLUDED = (
+    SHARED_EXTERNALLY,
+    SHARING_UNKNOWN,
+    EXCLUDED_BY_NAME,
+    NOT_INCLUDED_BY_NAME,
+)
+ALL_SHARED = {"include_shared": True}
+
+# The one table: every consumer of the policy is checked against each row.
+CASES = [
+    Case("default: internal", {}, channel("general"), None),
+    Case("default: Slack Connect", {}, channel("acme-x", remote_data=EXT), SHARED),
+    Case("default: pending invitation", {}, channel("acme-y", remote_data=PENDING), SHARED),
+    Case("default: pending flag alone", {}, channel("acme-z", remote_data=PENDING_ONLY), SHARED),
+    Case("default: flags as text", {}, channel("acme-t", remote_data=TEXT_FLAGS), SHARED),
+    Case("default: Enterprise Grid org-wide", {}, channel("grid", remote_data=ORG), None),
+    Case("default: is_shared without ext", {}, channel("inside", remote_data=SHARED_INSIDE), None),
+    Case("default: no remote_data", {}, channel("bare", remote_data=NO_RD), UNKNOWN),
+    Case("default: null remote_data", {}, channel("null-rd", remote_data=None), UNKNOWN),
+    Case("default: remote_data without flags", {}, channel("other-rd", remote_data={"foo": 1}), UNKNOWN),
+    Case("shared: Slack Connect joins", ALL_SHARED, channel("acme-x", remote_data=EXT), None),
+    Case("shared: no remote_data joins", ALL_SHARED, channel("bare", remote_data=NO_RD), None),
+    Case("names: included", NAMES, channel("eng-apollo"), None),
+    Case("names: exclude wins over include", NAMES, channel("eng-secret-plans"), EXCLUDED),
+    Case("names: ?? is two characters", NAMES, channel("support-eu"), None),
+    Case("names: ?? is not four", NAMES, channel("support-emea"), NOT_INCLUDED),
+    Case("names: not included", NAMES, channel("social-fun"), NOT_INCLUDED),
+    Case("names: a glob matches the whole name", NAMES, channel("team-eng-x"), NOT_INCLUDED),
+    Case("names: no name is not included", NAMES, channel(None), NOT_INCLUDED),
+    Case("names before sharing: excluded", NAMES, channel("eng-secret-1", remote_data=EXT), EXCLUDED),
+    Case("names before sharing: not included", NAMES, channel("random", remote_data=NO_RD), NOT_INCLUDED),
+    Case("names, then sharing", NAMES, channel("eng-vendor", remote_data=EXT), SHARED),
+    Case("case: upper-case include", {"include": ["ENG-*"]}, channel("eng-x"), None),
+    Case("case: a name with capitals", {"include": ["eng-*"]}, channel("Eng-Y"), None),
+    Case("case: # and capitals in exclude", {"exclude": ["#*-Private"]}, channel("hr-private"), EXCLUDED),
+    Case("exclude only: other names join", {"exclude": ["random"]}, channel("random-2"), None),
+    Case("exclude only: the exact name", {"exclude": ["random"]}, channel("random"), EXCLUDED),
+    Case("character class", {"include": ["data-[0-9]*"]}, channel("data-7x"), None),
+    Case("negated class", {"include": ["data-[!0-9]*"]}, channel("data-7x"), NOT_INCLUDED),
+    Case("selection rules first", NAMES, channel("eng-secret-2", type="private_channel"), "not public"),
+    Case(
+        "member before policy", {}, channel("member", remote_data=NO_RD, is_member=True), "already a member"
+    ),
+]
+
+
+def with_ids(cases: list[Case]) -> list[tuple[Case, dict[str, Any]]]:
+    return [(case, {**case.channel, "id": f"C{index:03d}"}) for index, case in enumerate(cases)]
+
+
+# -- the policy's rules ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.label for case in CASES])
+def test_each_case_of_the_table(case: Case) -> None:
+    policy = AutoJoinPolicy.build(**case.policy)
+    assert exclusion_reason(case.channel, None, policy) == case.reason
+    # Without a policy only the selection's own rules apply: the policy is all that leaves these out.
+    if case.reason not in ("not public", "already a member"):
+        assert exclusion_reason(case.channel, None) is None
+
+
+def test_sharing_is_read_from_slacks_flags_only() -> None:
+    assert external_sharing(channel("x")) is False
+    assert external_sharing(channel("x", remote_data={**INTERNAL, "is_ext_shared": True})) is True
+    assert external_sharing(channel("x", remote_data=_MISSING)) is None
+    assert external_sharing(channel("x", remote_data=["not", "a", "mapping"])) is None
+
+
+def test_build_normalises_and_is_stable() -> None:
+    policy = AutoJoinPolicy.build(include="ENG-*", exclude=[" #eng-old-* ", "eng-old-*", "x"])
+    assert policy == AutoJoinPolicy(include=("eng-*",), exclude=("eng-old-*", "x"))
+    assert policy.to_kwargs() == {
+        "include": ["eng-*"],
+        "exclude": ["eng-old-*", "x"],
+        "include_shared": False,
+    }
+    assert AutoJoinPolicy.build(**policy.to_kwargs()) == policy
+    json.dumps(policy.to_kwargs())
+    assert AutoJoinPolicy.build(None, [], False).is_default and not policy.is_default
+    assert AutoJoinPolicy().needs_remote_data and not AutoJoinPolicy(include_shared=True).needs_remote_data
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument", "words"),
+    [
+        ({"include": ["eng-*", 7]}, "include", "pattern 1 is not a string"),
+        ({"include": [None]}, "include", "pattern 0 is not a string"),
+        ({"exclude": ["  "]}, "exclude", "pattern 0 is empty"),
+        ({"exclude": {"eng-*": True}}, "exclude", "glob pattern or a list"),
+        ({"include": 5}, "include", "glob pattern or a list"),
+        ({"include_shared": "yes"}, "include_shared", "true or false"),
+        ({"include_shared": None}, "include_shared", "true or false"),
+    ],
+)
+def test_bad_input_names_the_param(kwargs: dict[str, Any], argument: str, words: str) -> None:
+    with pytest.raises(TrutoInputError) as caught:
+        AutoJoinPolicy.build(**kwargs)
+    assert caught.value.argument == argument and words in str(caught.value)
+    with pytest.raises(TrutoInputError):
+        AutoJoinPolicy(**{k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+
+
+def test_account_policies_override_key_by_key() -> None:
+    base = AutoJoinPolicy.build(include=["eng-*"], exclude=["eng-old-*"])
+    policies = parse_account_policies(
+        {"A": {"include_shared": True}, "B": {"include": [], "exclude": "social-*"}}, base
+    )
+    assert policies["A"] == AutoJoinPolicy(include=("eng-*",), exclude=("eng-old-*",), include_shared=True)
+    assert policies["B"] == AutoJoinPolicy(exclude=("social-*",))
+    assert parse_account_policies(None, base) == {} == parse_account_policies({}, base)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ({"A": {"includes": ["eng-*"]}}, "account A: unknown key(s) includes"),
+        ({"A": {"include": [1]}}, "account A: include: pattern 0 is not a string"),
+        ({"A": {"include_shared": "true"}}, "account A: include_shared: must be true or false"),
+        ({"A": ["eng-*"]}, "account A: must be a mapping"),
+        (["A"], "must map account ids to policies"),
+        ({"  ": {}}, "keys must be account ids"),
+    ],
+)
+def test_bad_account_policies_name_the_param(value: Any, words: str) -> None:
+    with pytest.raises(TrutoInputError) as caught:
+        parse_account_policies(value, AutoJoinPolicy())
+    assert caught.value.argument == "account_policies" and words in str(caught.value)
+
+
+def test_left_out_counts_say_what_each_rule_left_out() -> None:
+    channels = [
+        {**c, "id": f"C{i}"} for i, c in enumerate(case.channel for case in CASES if case.policy == NAMES)
+    ]
+    left_out: Counter[str] = Counter()
+    selected = select_auto_join(channels, None, left_out, AutoJoinPolicy.build(**NAMES))
+    assert [c["name"] for c in selected] == ["eng-apollo", "support-eu"]
+    assert left_out == {
+        NOT_INCLUDED_BY_NAME: 5,
+        EXCLUDED_BY_NAME: 2,
+        SHARED_EXTERNALLY: 1,
+        "not public": 1,
+    }
+
+
+# -- the DAG, the sensor and the trigger agree on every case --------------------------------------------
+
+
+class ChannelList:
+    """A one-page channel list on 127.0.0.1 serving given dicts as they are (missing remote_data too)."""
+
+    def __init__(self) -> None:
+        self.channels: list[dict[str, Any]] = []
+        self.queries: list[dict[str, list[str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                outer.queries.append(parse_qs(url.query))
+                ok = url.path == CHANNELS and self.headers.get("Authorization") == f"Bearer {TOKEN}"
+                body = json.dumps({"result": outer.channels, "next_cursor": None} if ok else {}).encode()
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.token = TOKEN
+
+
+@pytest.fixture
+def channel_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[ChannelList]:
+    served = ChannelList()
+    served.thread.start()
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(served))  # type: ignore[arg-type]
+    monkeypatch.setenv("TRUTO_RATE_LIMIT_DIR", str(tmp_path))
+    yield served
+    served.server.shutdown()
+    served.server.server_close()
+
+
+def policy_groups() -> list[tuple[str, dict[str, Any], list[tuple[Case, dict[str, Any]]]]]:
+    groups: dict[str, tuple[dict[str, Any], list[Case]]] = {}
+    for case in CASES:
+        groups.setdefault(json.dumps(case.policy, sort_keys=True), (case.policy, []))[1].append(case)
+    return [(key, policy, with_ids(cases)) for key, (policy, cases) in groups.items()]
+
+
+GROUPS = policy_groups()
+
+
+@pytest.mark.parametrize(("label", "policy", "rows"), GROUPS, ids=[g[0] for g in GROUPS])
+def test_the_dag_the_sensor_and_the_trigger_agree_with_the_table(
+    channel_list: ChannelList, label: str, policy: dict[str, Any], rows: list[tuple[Case, dict[str, Any]]]
+) -> None:
+    channel_list.channels = [served for _, served in rows]
+    expected = [served["id"] for case, served in rows if case.reason is None]
+    expected_left_out = Counter(case.reason for case, _ in rows if case.reason is not None)
+
+    # The scheduled DAG's selection task.
+    plan = plan_auto_join("truto_default", policy=AutoJoinPolicy.build(**policy), max_tasks=1000)
+    assert [ref["id"] for batch in plan.batches for ref in batch] == expected
+    assert plan.accounts[ACCOUNT]["left_out"] == expected_left_out
+    assert plan.accounts[ACCOUNT]["selected"] == len(expected)
+
+    # The sensor's poke.
+    poked = TrutoNewChannelsSensor(task_id="wait", **policy).poke({})  # type: ignore[arg-type]
+    assert poked.is_done == bool(expected)
+    assert sorted(c["id"] for c in poked.xcom_value or []) == sorted(expected)
+
+    # The trigger, re-created from its serialised kwargs as the triggerer does.
+    _, kwargs = TrutoNewChannelsTrigger(poll_interval=0.05, **policy).serialize()
+    json.dumps(kwargs)
+    assert sorted(c["id"] for c in asyncio.run(first_event(kwargs))) == sorted(expected)
+
+    # Whatever the policy, nobody asked Truto to drop remote_data while the policy needs it.
+    if AutoJoinPolicy.build(**policy).needs_remote_data:
+        assert not any("truto_ignore_remote_data" in query for query in channel_list.queries)
+
+
+async def first_event(kwargs: dict[str, Any], timeout: float = 1.0) -> list[dict[str, Any]]:
+    """The channels of the trigger's first event, or none if it has not fired within ``timeout``."""
+    events = TrutoNewChannelsTrigger(**kwargs).run()
+    try:
+        async with asyncio.timeout(timeout):
+            payload = (await anext(events)).payload
+            assert payload["status"] == "success", payload
+            return list(payload["channels"])
+    except TimeoutError:
+        return []
+    finally:
+        await events.aclose()
+
+
+def test_only_a_policy_that_ignores_sharing_lets_the_dag_drop_remote_data(channel_list: ChannelList) -> None:
+    channel_list.channels = [{**channel("eng-a"), "id": "C1"}]
+    plan_auto_join("truto_default")
+    plan_auto_join("truto_default", policy=AutoJoinPolicy.build(include_shared=True))
+    default_query, shared_query = channel_list.queries
+    assert "truto_ignore_remote_data" not in default_query
+    assert shared_query["truto_ignore_remote_data"] == ["true"]
+
+
+def test_a_deferring_sensor_hands_its_policy_to_the_trigger(channel_list: ChannelList) -> None:
+    channel_list.channels = [{**channel("social-x"), "id": "C1"}]  # not included: nothing yet
+    wait = TrutoNewChannelsSensor(task_id="wait", include=["eng-*"], exclude="eng-old-*", deferrable=True)
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="wait", map_index=-1)
+    with pytest.raises(TaskDeferred) as deferred:
+        wait.execute({"ti": ti})  # type: ignore[arg-type]
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["include"], kwargs["exclude"], kwargs["include_shared"]) == (
+        ["eng-*"],
+        ["eng-old-*"],
+        False,
+    )
+
+
+def test_trigger_kwargs_carry_only_a_policy_that_differs_from_the_default() -> None:
+    plain = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, include=[], exclude=None)
+    assert not {"include", "exclude", "include_shared"} & set(plain.serialize()[1])
+    shared = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, include_shared=True)
+    classpath, kwargs = shared.serialize()
+    assert kwargs["include_shared"] is True and kwargs["include"] == []
+    assert TrutoNewChannelsTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert TrutoNewChannelsTrigger.hash(classpath, kwargs) == TrutoNewChannelsTrigger.hash(
+        *TrutoNewChannelsTrigger(**kwargs).serialize()
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"include": [3]}, "include"),
+        ({"exclude": ""}, "exclude"),
+        ({"include_shared": "no"}, "include_shared"),
+    ],
+)
+def test_the_sensor_and_the_trigger_refuse_a_bad_policy_when_built(
+    kwargs: dict[str, Any], argument: str
+) -> None:
+    for build in (
+        lambda: TrutoNewChannelsSensor(task_id="w", **kwargs),
+        lambda: TrutoNewChannelsTrigger(**kwargs),
+    ):
+        with pytest.raises(TrutoInputError) as caught:
+            build()
+        assert caught.value.argument == argument
+
+
+def test_the_dag_refuses_a_policy_for_an_account_it_does_not_select(channel_list: ChannelList) -> None:
+    channel_list.channels = [{**channel("eng-a"), "id": "C1"}]
+    with pytest.raises(TrutoInputError) as caught:
+        plan_auto_join("truto_default", account_policies={"not-selected": {"include_shared": True}})
+    assert caught.value.argument == "account_policies" and "not-selected" in str(caught.value)
+    with pytest.raises(TrutoInputError) as caught:
+        plan_auto_join("truto_default", account_policies={ACCOUNT: {"inclde": ["x"]}})
+    assert caught.value.argument == "account_policies"
+    with pytest.raises(TrutoInputError) as caught:
+        plan_auto_join("truto_default", dry_run="yes")  # type: ignore[arg-type]
+    assert caught.value.argument == "dry_run"
+    assert channel_list.queries == []  # refused before the channel list was asked for
+
+    plan = plan_auto_join("truto_default", account_policies={ACCOUNT: {"exclude": ["eng-*"]}}, dry_run=True)
+    assert plan.batches == [] and plan.dry_run
+    assert plan.accounts[ACCOUNT] == {
+        "selected": 0,
+        "first": [],
+        "left_out": {EXCLUDED_BY_NAME: 1},
+        "error": None,
+    }
