@@ -4,6 +4,7 @@ sensor's poke and the trigger's selection all agree on, each through its own cod
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import threading
 from collections import Counter
@@ -16,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_truto.auto_join import plan_auto_join
+from airflow_provider_truto.auto_join import plan_auto_join, summarise
 from airflow_provider_truto.channels import exclusion_reason, select_auto_join
 from airflow_provider_truto.compat import TaskDeferred
 from airflow_provider_truto.exceptions import TrutoInputError
@@ -31,7 +32,7 @@ from airflow_provider_truto.policy import (
 )
 from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.conftest import ACCOUNT, TOKEN, connection_json
+from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json
 
 CHANNELS = "/unified/instant-messaging/channels"
 INTERNAL = {
@@ -388,3 +389,73 @@ def test_the_dag_refuses_a_policy_for_an_account_it_does_not_select(channel_list
         "left_out": {EXCLUDED_BY_NAME: 1},
         "error": None,
     }
+
+
+# -- the report -----------------------------------------------------------------------------------------
+
+
+def test_the_report_counts_what_each_rule_left_out_largest_first() -> None:
+    reasons = {"excluded by name": 12, "created before the cutoff": 230, SHARED_EXTERNALLY: 3}
+    facts = {
+        "A": {"selected": 12, "first": [f"eng-{i}" for i in range(10)], "error": None, "left_out": reasons},
+        "B": {"selected": 0, "first": [], "error": None, "left_out": {"excluded by name": 1}},
+        "C": {"selected": 0, "error": "left out: status is needs_reauth"},
+    }
+    dry = summarise([], None, facts, dry_run=True)
+    assert dry.lines() == [
+        "Auto-join (dry run): would join 12 channels; no join request was sent",
+        "  account A: would join 12: " + ", ".join(f"eng-{i}" for i in range(10)) + " (+2 more)",
+        "  account B: would join 0",
+        "  account C: left out: status is needs_reauth",
+        "  left out: 230 created before the cutoff, 13 excluded by name, 3 shared with other organisations",
+    ]
+    report = dry.as_dict()
+    assert report["dry_run"] is True and report["selected"] == 12 and report["joined"] == 0
+    assert report["left_out"] == {
+        "created before the cutoff": 230,
+        "excluded by name": 13,
+        "shared with other organisations": 3,
+    }
+    assert report["selection"]["A"]["first"][0] == "eng-0" and "C" not in report["selection"]
+    json.dumps(report)
+
+    batch = [{"id": "C1", "name": "eng-0", "integrated_account_id": "A"}]
+    outcome = [{"id": "C1", "integrated_account_id": "A", "outcome": "joined"}]
+    real = summarise([batch], [outcome], {"A": facts["A"]})
+    assert real.as_dict()["dry_run"] is False
+    assert real.lines()[0] == "Auto-join: joined 1, skipped 0 (none), failed 0"
+    assert (
+        "  left out: 230 created before the cutoff, 12 excluded by name, 3 shared with other organisations"
+        in real.lines()
+    )
+
+
+# -- the event-driven example -----------------------------------------------------------------------------
+
+
+def load_event_example() -> Any:
+    path = REPO / "example_dags" / "example_truto_join_on_new_channel_event.py"
+    spec = importlib.util.spec_from_file_location("event_example_under_test", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_event_driven_example_takes_the_policy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRUTO_WATCH_INCLUDE", " eng-*, ops-* ,")
+    monkeypatch.setenv("TRUTO_WATCH_EXCLUDE", "eng-old-*")
+    monkeypatch.setenv("TRUTO_WATCH_INCLUDE_SHARED", "True")
+    first = load_event_example().new_slack_channels.watchers[0].trigger
+    assert first.policy == AutoJoinPolicy(
+        include=("eng-*", "ops-*"), exclude=("eng-old-*",), include_shared=True
+    )
+    # Parsed twice, the same kwargs: Airflow identifies the watcher by them.
+    assert load_event_example().new_slack_channels.watchers[0].trigger.serialize() == first.serialize()
+
+    monkeypatch.setenv("TRUTO_WATCH_INCLUDE_SHARED", "maybe")
+    with pytest.raises(TrutoInputError) as caught:
+        load_event_example()
+    assert caught.value.argument == "TRUTO_WATCH_INCLUDE_SHARED"
