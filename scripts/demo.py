@@ -1,12 +1,15 @@
 """`make demo`: the auto-join DAG end to end, on the sandbox or, with credentials, on real Truto.
 
 Without credentials: start the sandbox with a seeded workspace (a few hundred old channels and a few dozen
-created in the last day), run ``airflow dags test example_truto_auto_join_channels`` against it with a
-SQLite metadata DB in ``.airflow/`` (git-ignored), print what was joined and skipped, stop the sandbox.
+created in the last day, some shared with other organisations), then run
+``airflow dags test example_truto_auto_join_channels`` against it twice with an auto-join policy (only
+engineering-style channels, never one shared with another organisation): first as a dry run, which joins
+nothing and reports what it would join and what each rule left out, then for real. The SQLite metadata
+DB lives in ``.airflow/`` (git-ignored); the sandbox is stopped at the end.
 
 With ``TRUTO_API_TOKEN`` and ``TRUTO_INTEGRATED_ACCOUNT_ID`` set (``TRUTO_BASE_URL`` optional), the same
-DAG runs against real Truto: it joins the account's public channels created since the last successful
-demo run (on the first run: all of them).
+two runs go to real Truto with the default policy (every name; shared channels left alone): the real run
+joins the account's public channels created since the last successful demo run (on the first: all).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = REPO / ".airflow"
 AIRFLOW = Path(sys.executable).with_name("airflow")
 DAG_ID = "example_truto_auto_join_channels"
+# The demo's policy: engineering-style channels, but not the Comet project's; shared ones left alone.
+DEMO_POLICY = {
+    "include": ["eng-*", "ops-*", "incident-*", "data-*", "support-*", "alerts-*", "release-*"],
+    "exclude": ["*-comet-*"],
+    "include_shared": False,
+}
 
 
 def main() -> int:
@@ -37,17 +46,32 @@ def main() -> int:
         print(
             f"Running {DAG_ID} against Truto at {os.environ.get('TRUTO_BASE_URL') or 'https://api.truto.one'}"
         )
-        return run_dag(env, real_connection(), conf={}, sandbox_url=None)
+        return dry_run_then_real(env, real_connection(), conf={}, sandbox_url=None)
     sandbox, conn, url = start_sandbox()
     try:
         before = sandbox_state(url)
         print(f"Sandbox at {url}: {describe(before)}")
+        include, exclude = ", ".join(DEMO_POLICY["include"]), ", ".join(DEMO_POLICY["exclude"])
+        print(
+            f"Policy: include {include}; exclude {exclude}; channels shared with other companies left alone"
+        )
         # Channels created in the last day count as new, so every demo run has an everyday workload.
         since = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
-        return run_dag(env, conn, conf={"created_after": since}, sandbox_url=url)
+        return dry_run_then_real(env, conn, conf={"created_after": since, **DEMO_POLICY}, sandbox_url=url)
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=10)
+
+
+def dry_run_then_real(env: dict[str, str], conn: str, conf: dict[str, Any], sandbox_url: str | None) -> int:
+    """A dry run first (what would be joined, nothing sent), then the same selection for real."""
+    print("\n== Dry run: list, select and report; no join request is sent ==")
+    if run_dag(
+        env, conn, conf={**conf, "dry_run": True}, sandbox_url=sandbox_url, log_name="demo-dry-run.log"
+    ):
+        return 1
+    print("\n== Real run: the same selection, joined ==")
+    return run_dag(env, conn, conf=conf, sandbox_url=sandbox_url, log_name="demo-run.log")
 
 
 def airflow_env() -> dict[str, str]:
@@ -85,7 +109,8 @@ def real_connection() -> str:
 def start_sandbox() -> tuple[subprocess.Popen[str], str, str]:
     command = [
         sys.executable, "-m", "airflow_provider_truto.testing",
-        "--channels", "300", "--new-channels", "40", "--seed", "7",
+        "--channels", "300", "--new-channels", "80", "--seed", "7",
+        "--shared", "0.15", "--org-shared", "0.05",
     ]  # fmt: skip
     sandbox = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert sandbox.stdout is not None
@@ -95,8 +120,10 @@ def start_sandbox() -> tuple[subprocess.Popen[str], str, str]:
     return sandbox, lines["AIRFLOW_CONN_TRUTO_DEFAULT"], lines["TRUTO_SANDBOX_URL"]
 
 
-def run_dag(env: dict[str, str], conn: str, conf: dict[str, Any], sandbox_url: str | None) -> int:
-    log_path = AIRFLOW_HOME / "demo-run.log"
+def run_dag(
+    env: dict[str, str], conn: str, conf: dict[str, Any], sandbox_url: str | None, log_name: str
+) -> int:
+    log_path = AIRFLOW_HOME / log_name
     command = [str(AIRFLOW), "dags", "test", DAG_ID]
     if conf:
         command += ["--conf", json.dumps(conf)]
@@ -113,7 +140,7 @@ def run_dag(env: dict[str, str], conn: str, conf: dict[str, Any], sandbox_url: s
     report = [
         line
         for line in output.splitlines()
-        if line.lstrip().startswith(("Auto-join:", "account ", "failed:"))
+        if line.lstrip().startswith(("Auto-join", "account ", "failed:", "left out:"))
     ]
     print("\n".join(report) or "No report: see the log.")
     labels = mapped_labels()
