@@ -29,6 +29,7 @@ from airflow_provider_truto.exceptions import (
 )
 from airflow_provider_truto.query import encode_query
 from airflow_provider_truto.ratelimit import RateLimit, RateLimiters
+from airflow_provider_truto.ratelimit_redis import RedisSettings
 from airflow_provider_truto.retry import retry_policy
 from airflow_provider_truto.validation import optional_count, require_id
 
@@ -64,6 +65,8 @@ class TrutoConfig:
     max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT_SECONDS
     account_rate_limit: RateLimit | None = DEFAULT_ACCOUNT_RATE_LIMIT
     token_rate_limit: RateLimit | None = DEFAULT_TOKEN_RATE_LIMIT
+    # The budgets in Redis, shared by every host (extra rate_limit_redis_conn_id); None: lock files.
+    rate_limit_redis: RedisSettings | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.token, str) or not self.token.strip():
@@ -128,6 +131,7 @@ class TrutoClient:
             f"{config.base_url}|{config.token}",
             token_limit=config.token_rate_limit,
             account_limit=config.account_rate_limit,
+            redis=config.rate_limit_redis,
         )
 
     def close(self) -> None:
@@ -282,6 +286,8 @@ class TrutoClient:
             raise TrutoConnectionError(
                 f"{method} {_path_of(url)} failed: {type(error).__name__}: {self._redact(str(error))}"
             ) from error
+        if response.status_code == 429:  # every worker sharing the budget waits, not just this one
+            self._limiters.pause(account, parse_retry_after(response.headers.get("Retry-After")))
         return decode_answer(
             response.status_code,
             response.text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -18,6 +19,7 @@ from airflow_provider_truto.client import (
 from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
 from airflow_provider_truto.ratelimit import RateLimit
+from airflow_provider_truto.ratelimit_redis import RedisSettings
 from airflow_provider_truto.validation import require_id
 
 INSTANT_MESSAGING = "instant-messaging"
@@ -32,7 +34,8 @@ class TrutoHook(BaseHook):
     The connection: password = API token; host = base URL (a full URL is taken as is, a bare host gets
     ``https://``, empty means ``https://api.truto.one``); extras ``integrated_account_id`` (the default
     account), ``timeout`` (seconds, default 30), ``max_retries`` (default 5), ``rate_limit`` (per account,
-    default ``"50/10"``) and ``token_rate_limit`` (default ``"500/10"``); ``"off"`` switches pacing off.
+    default ``"50/10"``) and ``token_rate_limit`` (default ``"500/10"``); ``"off"`` switches pacing off;
+    ``rate_limit_redis_conn_id`` names a ``redis`` connection that keeps those budgets for every host.
     An argument given here wins over the connection extra, which wins over the default.
 
     :param truto_conn_id: the Airflow connection to use.
@@ -94,7 +97,24 @@ class TrutoHook(BaseHook):
             token_rate_limit=_rate_limit(
                 where, "token_rate_limit", extra.get("token_rate_limit", _UNSET), DEFAULT_TOKEN_RATE_LIMIT
             ),
+            rate_limit_redis=self._rate_limit_redis(where, extra.get("rate_limit_redis_conn_id")),
         )
+
+    def _rate_limit_redis(self, where: str, conn_id: Any) -> RedisSettings | None:
+        """The Redis connection that keeps the budgets for every host; None: this host's lock files."""
+        if conn_id is None or not str(conn_id).strip():
+            return None
+        name, conn_id = f"{where}: rate_limit_redis_conn_id", str(conn_id).strip()
+        if importlib.util.find_spec("redis") is None:
+            raise TrutoInputError(name, "needs redis: pip install 'airflow-provider-truto[redis]'")
+        try:
+            conn = self.get_connection(conn_id)
+        except Exception as error:  # AirflowNotFoundException, whose module moved between releases
+            raise TrutoInputError(name, f"cannot read the connection {conn_id!r}: {error}") from None
+        try:
+            return RedisSettings.from_connection(conn)
+        except ValueError as error:
+            raise TrutoInputError(name, f"connection {conn_id!r}: {error}") from None
 
     @cached_property
     def client(self) -> TrutoClient:

@@ -303,6 +303,7 @@ class _ChannelPoller:
             token_limit=config.token_rate_limit,
             account_limit=config.account_rate_limit,
             sleep=lambda _seconds: None,
+            redis=config.rate_limit_redis,
         )
 
     async def list_channels(self) -> list[dict[str, Any]]:
@@ -326,7 +327,7 @@ class _ChannelPoller:
     async def _get(self, params: Mapping[str, Any]) -> Any:
         import httpx
 
-        from airflow_provider_truto.client import decode_answer, redact
+        from airflow_provider_truto.client import decode_answer, parse_retry_after, redact
         from airflow_provider_truto.exceptions import TrutoConnectionError
         from airflow_provider_truto.query import encode_query
 
@@ -343,6 +344,8 @@ class _ChannelPoller:
             raise TrutoConnectionError(
                 f"{call} failed: {type(error).__name__}: {redact(str(error), self.config.token)}"
             ) from error
+        if response.status_code == 429:  # every worker sharing the budget waits, not just this one
+            self.limiters.pause(self.account, parse_retry_after(response.headers.get("Retry-After")))
         return decode_answer(
             response.status_code,
             response.text,
