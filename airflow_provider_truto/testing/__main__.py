@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed for generated accounts and channels")
     parser.add_argument("--rate-limit", type=_rate, metavar="N/SECONDS", help="per-account limit, e.g. 50/10")
     parser.add_argument("--token-rate-limit", type=_rate, metavar="N/SECONDS", help="per-token limit")
+    parser.add_argument(
+        "--retry-after",
+        type=_non_negative_int,
+        metavar="SECONDS",
+        help="Retry-After of the limits' 429 (Truto sends 10; default: seconds until there is room)",
+    )
     parser.add_argument("--latency-ms", type=_non_negative_float, default=0.0, help="added to every request")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser
@@ -132,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         account_rate_limit=args.rate_limit,
         token_rate_limit=args.token_rate_limit,
+        rate_limit_retry_after=args.retry_after,
         latency_ms=args.latency_ms,
         verbose=args.verbose,
     )

@@ -263,6 +263,8 @@ class TrutoSandbox:
     :param port: 0 picks a free port; read :attr:`url` after :meth:`start`.
     :param account_rate_limit: ``(requests, seconds)`` per integrated account, e.g. ``(50, 10.0)``.
     :param token_rate_limit: ``(requests, seconds)`` per API token, e.g. ``(500, 10.0)``. None: no limit.
+    :param rate_limit_retry_after: the ``Retry-After`` of the limits' 429, in seconds, as Truto sends it
+        (always 10); None: the seconds until the window has room (at least 1).
     :param latency_ms: sleep added to every request, to simulate a network.
     :param wrap_custom_method_results: answer join as ``{"result": channel}``.
     :param empty_pages: every other channel-list page is empty with a non-null cursor.
@@ -287,6 +289,7 @@ class TrutoSandbox:
         port: int = 0,
         account_rate_limit: tuple[int, float] | None = None,
         token_rate_limit: tuple[int, float] | None = None,
+        rate_limit_retry_after: int | None = None,
         latency_ms: float = 0.0,
         wrap_custom_method_results: bool = False,
         empty_pages: bool = False,
@@ -298,6 +301,7 @@ class TrutoSandbox:
         self.host = host
         self.port = port
         self.latency_ms = latency_ms
+        self.rate_limit_retry_after = rate_limit_retry_after
         self.verbose = verbose
         #: The account :meth:`airflow_connection` uses when given none (the pytest fixture sets it).
         self.default_account_id: str | None = None
@@ -606,6 +610,8 @@ class TrutoSandbox:
             checks.append((self._account_window, account_id))
         retry_after = self._limiter.acquire(checks) if checks else None
         if retry_after is not None:
+            if self.rate_limit_retry_after is not None:
+                retry_after = self.rate_limit_retry_after
             return error_response(
                 429, "Rate limit exceeded, retry later", headers=(("Retry-After", str(retry_after)),)
             )
