@@ -19,7 +19,7 @@ MODULES = [
     "airflow_provider_truto.sensors.truto",
     "airflow_provider_truto.triggers.truto",
 ]
-HEAVY = ("requests", "tenacity", "httpx", "urllib3")
+HEAVY = ("requests", "tenacity", "httpx", "urllib3", "redis")
 PROBE = """
 import sys, time
 {baseline}

@@ -10,6 +10,8 @@ import logging
 import multiprocessing
 import re
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -379,3 +381,17 @@ def test_a_bad_redis_connection_is_named_before_any_request(
     with pytest.raises(TrutoInputError, match="rate_limit_redis_conn_id") as caught:
         TrutoHook().join_channel("C1", ACCOUNT)
     assert problem in str(caught.value) and sandbox.requests == []
+
+
+def test_redis_is_imported_only_when_a_budget_uses_it() -> None:
+    code = (
+        "import sys\n"
+        "import airflow_provider_truto.hooks.truto, airflow_provider_truto.operators.instant_messaging\n"
+        "import airflow_provider_truto.triggers.truto, airflow_provider_truto.sensors.truto\n"
+        "from airflow_provider_truto.ratelimit import RateLimit, RateLimiters\n"
+        "from airflow_provider_truto.ratelimit_redis import RedisSettings\n"
+        "RateLimiters('s', token_limit=RateLimit(5, 1.0), account_limit=None, redis=RedisSettings())\n"
+        "print('redis' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
