@@ -6,6 +6,7 @@ Across hosts, through Redis, see tests/redis/test_redis_pacing.py.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from airflow_provider_truto.client import TrutoClient, TrutoConfig
 from airflow_provider_truto.exceptions import TrutoRateLimitError
-from airflow_provider_truto.ratelimit import STATE_DIR_ENV, RateLimit
+from airflow_provider_truto.ratelimit import STATE_DIR_ENV, RateLimit, decode_file_state
 from airflow_provider_truto.testing import Fault, TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 from tests.conftest import ACCOUNT, TOKEN, connection_json
@@ -94,8 +95,13 @@ def test_nothing_is_paused_where_pacing_is_off(sandbox: TrutoSandbox, host: Any)
     assert joined - limited < 0.5
 
 
+def paused_past(state: Path, when: float) -> bool:
+    decoded = decode_file_state(state.read_bytes(), 0) if state.exists() else None
+    return decoded is not None and decoded.tat / 1_000_000 > when
+
+
 def test_the_triggers_429_pauses_the_account_for_the_hosts_clients(
-    sandbox: TrutoSandbox, host: Any, monkeypatch: pytest.MonkeyPatch
+    sandbox: TrutoSandbox, host: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox, rate_limit="50/10", token_rate_limit="500/10")
@@ -109,9 +115,13 @@ def test_the_triggers_429_pauses_the_account_for_the_hosts_clients(
 
     poller = threading.Thread(target=asyncio.run, args=(first_event(),))
     poller.start()
+    # The sandbox logs the 429 before the trigger reads it: wait until the pause is in the account's file.
+    prefix = hashlib.sha256(f"{sandbox.url}|{TOKEN}".encode()).hexdigest()[:20]
+    state = tmp_path / f"{prefix}-account-{hashlib.sha256(ACCOUNT.encode()).hexdigest()[:20]}.gcra"
     deadline = time.monotonic() + 5
-    while not arrivals(sandbox, CHANNELS) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    while not paused_past(state, time.time() + 0.5):
+        assert time.monotonic() < deadline, "the trigger's 429 paused no budget"
+        time.sleep(0.005)
     join(host(), sandbox, ACCOUNT)
     poller.join(10)
     [(_, status, limited), *_] = arrivals(sandbox, CHANNELS)
