@@ -408,3 +408,18 @@ def test_redis_is_imported_only_when_a_budget_uses_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_without_the_redis_package_the_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real_find_spec(name, *a)
+    )
+    extra = {"rate_limit_redis_conn_id": "pacing_redis"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TRUTO_DEFAULT", json.dumps({"conn_type": "truto", "password": TOKEN, "extra": extra})
+    )
+    with pytest.raises(TrutoInputError, match=r"rate_limit_redis_conn_id.*airflow-provider-truto\[redis\]"):
+        TrutoHook().config  # noqa: B018
