@@ -157,7 +157,7 @@ class RedisStore:
         with self._lock:
             recovered, self._down_until = self._down_until is not None, None
         if recovered:
-            log.warning("Redis %s answers again: rate-limit pacing is shared across hosts again.", self.name)
+            log.info("Redis %s answers again: rate-limit pacing is shared across hosts again.", self.name)
         return wait
 
     def evaluate(self, key: str, operation: str, amount: int, horizon: int, ttl_ms: int) -> tuple[int, int]:
