@@ -30,6 +30,14 @@ RESPONSE_FORMATS = ("unified", "raw", "normalized", "stream")
 # A batch gives up on an account after this many of its channels in a row failed even after the hook's
 # retries: Truto is down for it, and hammering on helps no one. Airflow's retry takes the batch up again.
 MAX_CONSECUTIVE_FAILURES = 3
+# A retried batch reads which of its channels the bot is already in before it re-sends anything, so the
+# joins an earlier try got through cost no second slot of the account's rate budget. A list page costs one
+# request, like one join: reading is worth it for batches of some size only (a one-channel task just re-sends
+# its keyed join), and it stops after one page per CHANNELS_PER_MEMBERSHIP_PAGE channels, so it never costs
+# more than a quarter of re-sending the whole batch.
+MEMBERSHIP_CHECK_MIN_CHANNELS = 8
+MEMBERSHIP_PAGE_SIZE = 200
+CHANNELS_PER_MEMBERSHIP_PAGE = 4
 
 
 class JoinChannelOperator(BaseOperator):
@@ -46,7 +54,10 @@ class JoinChannelOperator(BaseOperator):
     other accounts finish, then the task fails if anything failed, so Airflow's retry can take it up.
 
     Every join carries an idempotency key derived from the DAG run, account and channel, so an Airflow
-    retry of the task repeats no join that already went through.
+    retry of the task repeats no join that already went through. A retried batch (try 2 and later) with at
+    least ``MEMBERSHIP_CHECK_MIN_CHANNELS`` channels of an account first reads that account's channel list
+    (at most one page per ``CHANNELS_PER_MEMBERSHIP_PAGE`` of its channels) and counts the channels the bot
+    is already in as joined without sending their joins again.
 
     :param channel_id: the channel to join: an id, or a channel object with an ``id`` (templated).
     :param channel_ids: a batch instead: ids or channel objects (templated).
@@ -166,7 +177,12 @@ class JoinChannelOperator(BaseOperator):
         """Join one account's channels in order (Truto's per-account limit makes parallelism pointless)."""
         outcomes: list[dict[str, Any]] = []
         consecutive_failures = 0
+        joined_before = self._joined_by_earlier_try(account, channels, context)
         for position, channel in enumerate(channels):
+            if channel["id"] in joined_before:
+                outcomes.append(join_outcome(channel, account, "joined", None))
+                self.log.info("Joined %s (%s) by an earlier try", channel["name"], channel["id"])
+                continue
             try:
                 self._join(channel, account, context)
             except TrutoError as error:
@@ -195,6 +211,53 @@ class JoinChannelOperator(BaseOperator):
                 outcomes.append(join_outcome(channel, account, "joined", None))
                 self.log.info("Joined %s (%s)", channel["name"], channel["id"])
         return outcomes
+
+    def _joined_by_earlier_try(
+        self, account: str, channels: list[ChannelRef], context: Context
+    ) -> set[str]:
+        """On a retry, the ids of ``channels`` the bot is already in, from one channel-list pass.
+
+        Empty on a first try, for a small batch, or when the list cannot be read (every join is then
+        re-sent, which its idempotency key makes safe). The pass stops once every channel was seen.
+        """
+        ti = context.get("ti")
+        if getattr(ti, "try_number", 1) <= 1 or len(channels) < MEMBERSHIP_CHECK_MIN_CHANNELS:
+            return set()
+        from airflow_provider_truto.hooks.truto import CHANNELS, INSTANT_MESSAGING
+
+        unseen = {channel["id"] for channel in channels}
+        members: set[str] = set()
+        try:
+            listed = self.hook.list_unified(
+                INSTANT_MESSAGING,
+                CHANNELS,
+                integrated_account_id=account,
+                limit=MEMBERSHIP_PAGE_SIZE,
+                max_pages=len(channels) // CHANNELS_PER_MEMBERSHIP_PAGE,
+            )
+            for listed_channel in listed:
+                channel_id = listed_channel.get("id")
+                if channel_id in unseen:
+                    unseen.discard(channel_id)
+                    if listed_channel.get("is_member") is True:
+                        members.add(channel_id)
+                    if not unseen:
+                        break
+        except TrutoError as error:
+            self.log.warning(
+                "Cannot read which channels of account %s the bot is in (%s); re-sending every join",
+                account,
+                error,
+            )
+            return set()
+        self.log.info(
+            "Try %s: %d of %d channels of account %s were joined by an earlier try; not sending them again",
+            getattr(ti, "try_number", "?"),
+            len(members),
+            len(channels),
+            account,
+        )
+        return members
 
     def _join(self, channel: ChannelRef, account: str, context: Context) -> dict[str, Any]:
         return self.hook.join_channel(
