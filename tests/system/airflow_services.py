@@ -9,7 +9,6 @@ api-server (more with ``services=``, e.g. a Celery worker), each logging to ``ro
 from __future__ import annotations
 
 import base64
-import json
 import os
 import secrets
 import socket

@@ -19,9 +19,8 @@ def run(command: Sequence[str], *, timeout: float = 120, **kwargs: Any) -> subpr
         list(command), capture_output=True, text=True, timeout=timeout, check=False, **kwargs
     )
     if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
+        output = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        raise RuntimeError(f"{' '.join(command)} exited {result.returncode}:\n{output}")
     return result
 
 

@@ -6,6 +6,7 @@ process group is not enough: the whole tree is collected with psutil and ended t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -55,24 +56,20 @@ class ServiceProcess:
         """SIGKILL the process and every descendant at once, as a lost machine would; returns their pids."""
         tree = self.tree()
         for process in tree:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 process.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(tree, timeout=10)
         self.process.poll()
         return [process.pid for process in tree]
 
     def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM the process group, give it ``timeout`` seconds, then SIGKILL whatever is left of the tree."""
+        """SIGTERM the process group, wait up to ``timeout`` seconds, then SIGKILL what is left."""
         tree = self.tree()
         if not tree:
             self.process.poll()
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         _, alive = psutil.wait_procs(tree, timeout=timeout)
         kill_all(alive)
         self.process.poll()
@@ -81,10 +78,8 @@ class ServiceProcess:
 def kill_all(processes: Iterable[psutil.Process]) -> None:
     remaining = list(processes)
     for process in remaining:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(remaining, timeout=10)
 
 

@@ -25,9 +25,10 @@ def everyday(stack: Any, db: Any, truto: TrutoSandbox) -> tuple[Workspace, AutoJ
 
 def test_the_run_succeeds(everyday: tuple[Workspace, AutoJoinRun, str], figure: Any) -> None:
     workspace, run, state = everyday
+    channels = len(workspace.sandbox.channels(workspace.account))
     figure(
-        f"everyday run: {len(workspace.expected)} new channels of {len(workspace.sandbox.channels(workspace.account))}"
-        f" joined by {len(run.join_tasks())} mapped tasks in {run.seconds():.1f}s ({state})"
+        f"everyday run: {len(workspace.expected)} new channels of {channels} joined by"
+        f" {len(run.join_tasks())} mapped tasks in {run.seconds():.1f}s ({state})"
     )
     assert state == "success"
 
