@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -26,7 +27,8 @@ from tests.system.processes import ServiceProcess, title
 REPO = Path(__file__).resolve().parents[2]
 # Not sys.executable resolved: a venv's python is a symlink, and the venv is what we want.
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
-CORE_SERVICES = ("scheduler", "dag-processor", "triggerer", "api-server")
+# The title Airflow's task runner gives itself (setproctitle), with the task instance's id.
+TASK_RUNNER_TITLE = re.compile(r"airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")
 T = TypeVar("T")
 
 
@@ -189,12 +191,15 @@ class AirflowServices:
         """The processes running these task instances (``airflow worker -- <ti id>``), in any service."""
         wanted = {str(ti_id) for ti_id in ti_ids}
         found = []
-        for service in self.running.values():
-            for process in service.tree():
-                name = title(process)
-                if name.startswith("airflow worker -- ") and name.rsplit(" ", 1)[-1] in wanted:
-                    found.append(process.pid)
+        for process in self.processes():
+            runner = TASK_RUNNER_TITLE.search(title(process))
+            if runner and runner.group(1) in wanted:
+                found.append(process.pid)
         return found
+
+    def processes(self) -> list[Any]:
+        """Every process of every running service (psutil processes)."""
+        return [process for service in self.running.values() for process in service.tree()]
 
     def log_tails(self, lines: int = 30) -> str:
         parts = []

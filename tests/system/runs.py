@@ -147,8 +147,11 @@ class AutoJoinRun:
         names = ("id", "map_index", "state", "pool", "try_number", "start", "end")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def running_join_tasks(self) -> list[str]:
-        return [str(task["id"]) for task in self.join_tasks() if task["state"] == "running"]
+    def running_join_tasks(self) -> dict[int, str]:
+        """Map index -> task instance id of the join tasks running now (a retry gets a new id)."""
+        return {
+            task["map_index"]: str(task["id"]) for task in self.join_tasks() if task["state"] == "running"
+        }
 
     def xcom(self, task_id: str, key: str) -> Any:
         value = self.db.value(
