@@ -76,9 +76,21 @@ def keys_by_channel(requests: list[RecordedRequest]) -> dict[str, set[str]]:
     return dict(keys)
 
 
-def resent(requests: list[RecordedRequest]) -> int:
-    """Join requests beyond the first for their channel."""
-    return len(requests) - len({channel_of(r) for r in requests})
+def resent_after_answer(requests: list[RecordedRequest]) -> int:
+    """Join requests sent for a channel after Truto had answered one of its joins with success.
+
+    Work done again: each costs a slot of the account's rate budget. (A retry after an error or a lost
+    answer is not counted: the client could not know the join went through.)
+    """
+    answered: set[str] = set()
+    count = 0
+    for request in sorted(requests, key=lambda r: r.at):
+        channel = channel_of(request)
+        if channel in answered:
+            count += 1
+        elif request.status == 200:
+            answered.add(channel)
+    return count
 
 
 @contextlib.contextmanager
