@@ -47,7 +47,7 @@ class JoinChannelOperator(BaseOperator):
     lands in XCom as ``return_value``. Give ``channel_ids`` to join a batch, as the auto-join DAG does for
     workspace-sized selections; a list of compact outcomes is returned, one
     ``{"id", "name", "integrated_account_id", "outcome": "joined" | "skipped", "reason"}`` per channel.
-    A batch item may name its own ``integrated_account_id``: accounts are worked in parallel (up to
+    A channel object (or batch item) may name its own ``integrated_account_id``, which wins: accounts are worked in parallel (up to
     ``max_concurrency``), each account's channels in order. A channel that can never be joined (archived,
     gone, private) is skipped with its reason. An account-wide failure (bad token, re-auth needed, blocked)
     stops that account's joins; a channel still failing after the hook's retries is tried no further. The
@@ -128,7 +128,10 @@ class JoinChannelOperator(BaseOperator):
         # Everything is validated before the first request goes out.
         if self.channel_ids is None:
             channel = channel_ref(self.channel_id, "channel_id")
-            account = self.hook.client.account_id(self.integrated_account_id or None)
+            # A channel object names its account (the trigger's events do), as a batch item may.
+            account = self.hook.client.account_id(
+                channel.get("integrated_account_id") or self.integrated_account_id or None
+            )
             context["truto_channel_label"] = channel["name"]  # type: ignore[typeddict-unknown-key]
             return self._join_one(channel, account, context)
         if isinstance(self.channel_ids, (str, Mapping)) or not isinstance(self.channel_ids, Sequence):
