@@ -115,8 +115,6 @@ class AirflowServices:
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
-                # Only the runs a test triggers: no scheduled run appears for an unpaused DAG.
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
                 # A killed service is noticed in seconds rather than minutes (defaults: 30 s to 300 s).
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
@@ -240,6 +238,9 @@ class AirflowApi:
     def set_pool(self, name: str, slots: int, description: str = "") -> None:
         body = {"name": name, "slots": slots, "description": description, "include_deferred": False}
         self.call("POST", "/pools", body)
+
+    def set_pool_slots(self, name: str, slots: int) -> None:
+        self.call("PATCH", f"/pools/{name}?update_mask=slots", {"name": name, "slots": slots})
 
     def unpause(self, dag_id: str) -> None:
         self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})

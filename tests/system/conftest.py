@@ -137,8 +137,17 @@ def truto(system_root: Path) -> Iterator[TrutoSandbox]:
 @pytest.fixture(scope="session")
 def watch_account(truto: TrutoSandbox) -> str:
     """The account the event-driven DAG's AssetWatcher watches (its kwargs are fixed at parse time)."""
-    account = truto.add_account(f"watched-{uuid.uuid4().hex[:8]}").id
-    return account
+    return truto.add_account(f"watched-{uuid.uuid4().hex[:8]}").id
+
+
+@pytest.fixture(scope="session")
+def idle_account(truto: TrutoSandbox) -> str:
+    """The connection's default account: empty, so the auto-join DAG's own hourly runs join nothing.
+
+    (Asset-triggered runs need the scheduler's job schedule, so scheduled runs of the hourly DAG happen
+    too: one when it is unpaused, one at each full hour. Test runs name their account in the run conf.)
+    """
+    return truto.add_account(f"idle-{uuid.uuid4().hex[:8]}").id
 
 
 @pytest.fixture(scope="session")
@@ -146,17 +155,17 @@ def watch_created_after() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
 
 
-def truto_env(sandbox: TrutoSandbox, watch_account: str, watch_created_after: datetime) -> dict[str, str]:
+def truto_env(
+    sandbox: TrutoSandbox, default_account: str, watch_account: str, watch_created_after: datetime
+) -> dict[str, str]:
     """What the example DAGs read from the environment, pointed at the sandbox."""
     return {
-        "AIRFLOW_CONN_TRUTO_DEFAULT": sandbox.airflow_conn_env(watch_account),
+        "AIRFLOW_CONN_TRUTO_DEFAULT": sandbox.airflow_conn_env(default_account),
         "TRUTO_POOL": POOL,
         "TRUTO_JOIN_RETRY_DELAY_SECONDS": "2",
         "TRUTO_WATCH_INTEGRATED_ACCOUNT_ID": watch_account,
         "TRUTO_WATCH_CREATED_AFTER": watch_created_after.isoformat(),
         "TRUTO_WATCH_POLL_SECONDS": f"{WATCH_POLL_SECONDS:g}",
-        # Every example DAG is unpaused on creation, so the AssetWatcher runs from the first parse.
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         # The event DAG's join tasks take Airflow's default retry delay (300 s): a few seconds here.
         "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "3",
     }
@@ -172,7 +181,9 @@ def airflow_stack(
     services: Mapping[str, Sequence[str]] | None = None,
     dag_ids: Sequence[str] = (AUTO_JOIN_DAG, EVENT_DAG),
 ) -> Iterator[tuple[Any, Any]]:
-    """A migrated metadata database and every service started, the DAGs parsed and the pool made.
+    """A migrated metadata database and every service started, the DAGs parsed and unpaused, the pool made.
+
+    An unpaused event-driven DAG's AssetWatcher starts at the next parse of its file (within 30 s).
 
     Yields ``(services, db)``; everything is stopped on the way out, whatever happened.
     """
@@ -202,6 +213,8 @@ def airflow_stack(
         wait_for("the api-server", stack.api.healthy, timeout=120, interval=1)
         stack.api.login()
         stack.api.set_pool(POOL, POOL_SLOTS, "Truto API")
+        for dag_id in dag_ids:
+            stack.api.unpause(dag_id)
         yield stack, db
     finally:
         stack.stop()
@@ -221,11 +234,12 @@ def local_stack(
     system_root: Path,
     postgres: Any,
     truto: TrutoSandbox,
+    idle_account: str,
     watch_account: str,
     watch_created_after: datetime,
 ) -> Iterator[tuple[Any, Any]]:
     """Airflow with the LocalExecutor on PostgreSQL, every service a process of its own."""
-    env = truto_env(truto, watch_account, watch_created_after)
+    env = truto_env(truto, idle_account, watch_account, watch_created_after)
     with airflow_stack(system_root / "local", postgres, extra_env=env) as stack_and_db:
         yield stack_and_db
 
