@@ -54,6 +54,10 @@ class Workspace:
     def joined(self) -> int:
         return sum(self.joins().values())
 
+    def outcome(self) -> str:
+        """For a figure: how many of the expected channels are joined, and whether each once."""
+        return joins_outcome(self.joins(), self.expected)
+
     def join_requests(self) -> list[RecordedRequest]:
         return [
             r
@@ -63,6 +67,12 @@ class Workspace:
 
     def requests(self) -> list[RecordedRequest]:
         return [r for r in self.sandbox.requests if r.query.get("integrated_account_id") == [self.account]]
+
+
+def joins_outcome(joins: dict[str, int], expected: set[str]) -> str:
+    twice = sum(1 for n in joins.values() if n > 1)
+    done = sum(1 for channel in expected if joins.get(channel))
+    return f"{done}/{len(expected)} joined, " + (f"{twice} more than once" if twice else "each once")
 
 
 def channel_of(request: RecordedRequest) -> str:

@@ -99,8 +99,8 @@ def test_the_kill_landed_mid_batch_on_every_running_join_task(killed: KilledRun,
     resent = resent_by_retry(killed)
     figure(
         f"join tasks SIGKILLed: {len(killed.killed_pids)} task runners killed {killed.killed_after:.0f}s"
-        f" into the run at {killed.joined_at_kill}/{total} joins; after: {killed.workspace.joined()}/{total}"
-        f" joined, each once; the retry re-sent {len(resent)} joins ({len(killed.late)} held across the"
+        f" into the run at {killed.joined_at_kill}/{total} joins; after: {killed.workspace.outcome()};"
+        f" the retry re-sent {len(resent)} joins ({len(killed.late)} held across the"
         f" kill, landing {LATE_JOIN_SECONDS}s late, answered from its key)"
     )
     assert len(killed.killed_tasks) == 2 and len(killed.killed_pids) == 2  # both batches were running

@@ -69,7 +69,7 @@ def test_the_run_completes_after_the_restart(restarted: Restarted, figure: Any) 
         f"scheduler SIGKILLed {restarted.killed_after:.0f}s into the run at"
         f" {restarted.joined_at_kill}/{total} joins ({restarted.killed_processes} processes,"
         f" {restarted.running_tasks} running join tasks), started again at once; after:"
-        f" {restarted.workspace.joined()}/{total} joined, each once;"
+        f" {restarted.workspace.outcome()};"
         f" {resent_after_answer(restarted.workspace.join_requests())} answered joins re-sent; run ended"
         f" {restarted.after_restart:.0f}s after the kill"
     )

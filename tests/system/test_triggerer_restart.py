@@ -24,7 +24,7 @@ import pytest
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.system.airflow_services import wait_for
 from tests.system.conftest import WATCH_POLL_SECONDS
-from tests.system.runs import EVENT_DAG
+from tests.system.runs import EVENT_DAG, joins_outcome
 
 pytestmark = pytest.mark.system
 WATCHED_ASSET = "truto_new_slack_channels"
@@ -123,11 +123,11 @@ def test_every_channel_is_reported_none_lost(restart: Restart, figure: Any) -> N
         f"{phase} {sum(1 for c in ids if counts[c])}/{len(ids)}" for phase, ids in restart.phases.items()
     )
     repeats = sum(n - 1 for n in counts.values() if n > 1)
+    everything = {channel for ids in restart.phases.values() for channel in ids}
     figure(
         f"triggerer SIGKILLed {restart.saved_for:.1f}s after its last event (poll every"
         f" {WATCH_POLL_SECONDS:g}s), reporting again {restart.down_for:.0f}s later; channels reported:"
-        f" {phases}; repeats {repeats}; joined {sum(1 for n in restart.joins.values() if n)} of"
-        f" {len(restart.joins)}, each once"
+        f" {phases}; repeats {repeats}; {joins_outcome(restart.joins, everything)}"
     )
     for phase, ids in restart.phases.items():
         assert all(counts[channel] >= 1 for channel in ids), phase

@@ -77,7 +77,7 @@ def test_the_run_succeeds_after_the_outage(outage: Outage, figure: Any) -> None:
         f"Truto down {OUTAGE_SECONDS}s (502 and dropped connections) from {outage.down_after:.0f}s into the"
         f" run at {outage.joined_before}/{total} joins: {outage.failed_joins} join and"
         f" {outage.failed_lists} list calls failed, {sum(1 for t in tries if t > 1)} of {len(tries)} join"
-        f" tasks retried by Airflow; after: {outage.workspace.joined()}/{total} joined, each once;"
+        f" tasks retried by Airflow; after: {outage.workspace.outcome()};"
         f" {resent_after_answer(outage.workspace.join_requests())} answered joins re-sent; run ended"
         f" {outage.after_outage:.0f}s after Truto was back"
     )
