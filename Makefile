@@ -37,9 +37,11 @@ test-matrix: install
 package-check: install
 	scripts/check_package.sh
 
-# PostgreSQL + scheduler, dag-processor, triggerer and api-server with the LocalExecutor, on the sandbox.
+# The system tests (tests/system, marker `system`, left out of `make test`): PostgreSQL and the scheduler,
+# dag-processor, triggerer and api-server with the LocalExecutor, on the sandbox; the everyday run and the
+# faults (a killed task, scheduler and triggerer, Truto down). Prints a table of figures at the end.
 production-run: install
-	$(BIN)/python scripts/production_run.py
+	$(BIN)/pytest -q -p no:cacheprovider -m system tests/system
 
 # Everything CI runs.
 ci: test test-matrix package-check production-run
