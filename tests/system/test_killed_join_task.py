@@ -97,11 +97,13 @@ def resent_by_retry(killed: KilledRun) -> list[str]:
 def test_the_kill_landed_mid_batch_on_every_running_join_task(killed: KilledRun, figure: Any) -> None:
     total = len(killed.workspace.expected)
     resent = resent_by_retry(killed)
+    held = [killed.workspace.joins().get(channel_of(r), 0) for r in killed.late]
+    landed = "answered from its key" if held == [1] else f"joins of the held channel: {held}"
     figure(
         f"join tasks SIGKILLed: {len(killed.killed_pids)} task runners killed {killed.killed_after:.0f}s"
         f" into the run at {killed.joined_at_kill}/{total} joins; after: {killed.workspace.outcome()};"
         f" the retry re-sent {len(resent)} joins ({len(killed.late)} held across the"
-        f" kill, landing {LATE_JOIN_SECONDS}s late, answered from its key)"
+        f" kill, landing {LATE_JOIN_SECONDS}s late, {landed})"
     )
     assert len(killed.killed_tasks) == 2 and len(killed.killed_pids) == 2  # both batches were running
     assert total // 3 <= killed.joined_at_kill < total * 2 // 3
