@@ -215,9 +215,7 @@ class JoinChannelOperator(BaseOperator):
                 self.log.info("Joined %s (%s)", channel["name"], channel["id"])
         return outcomes
 
-    def _joined_by_earlier_try(
-        self, account: str, channels: list[ChannelRef], context: Context
-    ) -> set[str]:
+    def _joined_by_earlier_try(self, account: str, channels: list[ChannelRef], context: Context) -> set[str]:
         """On a retry, the ids of ``channels`` the bot is already in, from one channel-list pass.
 
         Empty on a first try, for a small batch, or when the list cannot be read (every join is then
