@@ -47,11 +47,12 @@ class JoinChannelOperator(BaseOperator):
     lands in XCom as ``return_value``. Give ``channel_ids`` to join a batch, as the auto-join DAG does for
     workspace-sized selections; a list of compact outcomes is returned, one
     ``{"id", "name", "integrated_account_id", "outcome": "joined" | "skipped", "reason"}`` per channel.
-    A channel object (or batch item) may name its own ``integrated_account_id``, which wins: accounts are worked in parallel (up to
-    ``max_concurrency``), each account's channels in order. A channel that can never be joined (archived,
-    gone, private) is skipped with its reason. An account-wide failure (bad token, re-auth needed, blocked)
-    stops that account's joins; a channel still failing after the hook's retries is tried no further. The
-    other accounts finish, then the task fails if anything failed, so Airflow's retry can take it up.
+    A channel object (or batch item) may name its own ``integrated_account_id``, which wins. A batch's
+    accounts are worked in parallel (up to ``max_concurrency``), each account's channels in order. A
+    channel that can never be joined (archived, gone, private) is skipped with its reason. An account-wide
+    failure (bad token, re-auth needed, blocked) stops that account's joins; a channel still failing after
+    the hook's retries is tried no further. The other accounts finish, then the task fails if anything
+    failed, so Airflow's retry can take it up.
 
     Every join carries an idempotency key derived from the DAG run, account and channel, so an Airflow
     retry of the task repeats no join that already went through. A retried batch (try 2 and later) with at

@@ -1,4 +1,4 @@
-"""Under ``airflow dags test``: Airflow's retry of a join batch re-sends only what its first try did not join."""
+"""Under ``airflow dags test``: Airflow's retry of a join batch re-sends only what its first try left."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
-from tests.conftest import ACCOUNT, connection_json
+from tests.conftest import connection_json
 
 JOIN = "/unified/instant-messaging/channels/join"
 
