@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -49,8 +50,13 @@ def test_seeded_shares_and_the_same_channels_with_or_without_sharing() -> None:
     with_sharing, without = TrutoSandbox(), TrutoSandbox()  # never started: seeding is state only
     for sandbox in (with_sharing, without):
         sandbox.add_account(ACCOUNT)
-    shared = with_sharing.seed_channels(ACCOUNT, 2000, seed=5, shared=0.2, org_shared=0.1)
-    plain = without.seed_channels(ACCOUNT, 2000, seed=5)
+    # One fixed window for both: the default ends at "now", which moves between the two calls.
+    window = {
+        "start": datetime(2025, 1, 1, tzinfo=timezone.utc),
+        "end": datetime(2026, 1, 1, tzinfo=timezone.utc),
+    }
+    shared = with_sharing.seed_channels(ACCOUNT, 2000, seed=5, shared=0.2, org_shared=0.1, **window)
+    plain = without.seed_channels(ACCOUNT, 2000, seed=5, **window)
     assert [without_flags(c) for c in shared] == [without_flags(c) for c in plain]
     assert all(flags(c) == (False, False, False, False) for c in plain)
     kinds = Counter(flags(c) for c in shared)
