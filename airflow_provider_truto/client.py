@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 import uuid
@@ -21,15 +22,20 @@ import tenacity
 
 from airflow_provider_truto import __version__
 from airflow_provider_truto.exceptions import (
+    BODY_EXCERPT_CHARS,
     TrutoConnectionError,
+    TrutoError,
     TrutoHTTPError,
     TrutoInputError,
     TrutoInvalidResponseError,
+    TrutoRedirectError,
     error_for_status,
 )
 from airflow_provider_truto.query import encode_query
 from airflow_provider_truto.ratelimit import RateLimit, RateLimiters
 from airflow_provider_truto.ratelimit_redis import RedisSettings
+from airflow_provider_truto.redaction import redact as redact  # re-exported: the trigger used it from here
+from airflow_provider_truto.redaction import redact_value
 from airflow_provider_truto.retry import retry_policy
 from airflow_provider_truto.validation import optional_count, require_id
 
@@ -46,6 +52,7 @@ DEFAULT_MAX_RETRY_WAIT_SECONDS = 60.0
 DEFAULT_ACCOUNT_RATE_LIMIT = RateLimit(50, 10.0)
 DEFAULT_TOKEN_RATE_LIMIT = RateLimit(500, 10.0)
 MAX_POOLED_CONNECTIONS = 64
+STREAM_CHUNK_BYTES = 64 * 1024
 USER_AGENT = f"airflow-provider-truto/{__version__}"
 
 UNIFIED_METHODS = {"list": "GET", "get": "GET", "create": "POST", "update": "PATCH", "delete": "DELETE"}
@@ -69,13 +76,40 @@ class TrutoConfig:
     rate_limit_redis: RedisSettings | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.token, str) or not self.token.strip():
-            raise TrutoInputError("token", "the API token is empty; set the connection's password")
-        if self.timeout <= 0:
-            raise TrutoInputError("timeout", f"must be a positive number of seconds, got {self.timeout!r}")
-        if self.max_retries < 0:
-            raise TrutoInputError("max_retries", f"must be 0 or more, got {self.max_retries!r}")
+        object.__setattr__(self, "token", clean_token(self.token, "token"))
+        for name in ("timeout", "max_retry_wait"):
+            seconds = getattr(self, name)
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not 0 < seconds < math.inf
+            ):
+                raise TrutoInputError(name, f"must be a positive, finite number of seconds, got {seconds!r}")
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or self.max_retries < 0
+        ):
+            raise TrutoInputError("max_retries", f"must be a whole number >= 0, got {self.max_retries!r}")
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
+
+
+def clean_token(value: Any, argument: str) -> str:
+    """The API token as it is sent: surrounding whitespace (a pasted newline) stripped, nothing odd inside.
+
+    A token with whitespace, control or non-ASCII characters inside cannot be sent as a header, and the
+    HTTP library's complaint would quote it: it is refused here, by name, without showing it.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise TrutoInputError(argument, "the API token is empty; set the connection's password")
+    token = value.strip()
+    if not all("!" <= char <= "~" for char in token):
+        raise TrutoInputError(
+            argument,
+            "the API token holds whitespace, control or non-ASCII characters inside it; paste it again "
+            "(it is not shown here)",
+        )
+    return token
 
 
 def normalise_base_url(host: str | None) -> str:
@@ -274,59 +308,130 @@ class TrutoClient:
     ) -> Any:
         if self._limiters.enabled:
             self._limiters.wait_for_slot(account)
+        call = f"{method} {_path_of(url)}"
+        # Every error raised here is built outside the ``except`` block that caught the library's error,
+        # so it chains nothing: requests' and urllib3's messages may quote the URL or headers unredacted.
+        failure: TrutoError
         try:
-            response = self.session.request(
-                method, url, params=params, data=data, headers=headers, timeout=self.config.timeout
-            )
-        except requests.Timeout as error:
-            raise TrutoConnectionError(
-                f"{method} {_path_of(url)} timed out after {self.config.timeout:g}s"
-            ) from error
+            # Redirects are never followed: requests would re-send a POST as a GET without its body.
+            with self.session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.config.timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                return self._answer(response, call, account)
+        except requests.Timeout:
+            failure = TrutoConnectionError(f"{call} timed out after {self.config.timeout:g}s")
         except requests.RequestException as error:
-            raise TrutoConnectionError(
-                f"{method} {_path_of(url)} failed: {type(error).__name__}: {self._redact(str(error))}"
-            ) from error
+            failure = TrutoConnectionError(
+                f"{call} failed: {type(error).__name__}: {self._redact(str(error))}"
+            )
+        raise failure
+
+    def _answer(self, response: requests.Response, call: str, account: str | None) -> Any:
+        token = self.config.token
         if response.status_code == 429:  # every worker sharing the budget waits, not just this one
             self._limiters.pause(account, parse_retry_after(response.headers.get("Retry-After")))
+        redirect = redirect_error(
+            response.status_code, response.headers.get("Location"), call=call, token=token
+        )
+        if redirect is not None:
+            raise redirect
+        body = b"".join(response.iter_content(STREAM_CHUNK_BYTES))
         return decode_answer(
             response.status_code,
-            response.text,
+            decode_text(body, response.headers.get("Content-Type")),
             retry_after=response.headers.get("Retry-After"),
             reason=response.reason,
-            call=f"{method} {_path_of(url)}",
-            token=self.config.token,
+            call=call,
+            token=token,
         )
 
     def _redact(self, text: str) -> str:
         return redact(text, self.config.token)
 
 
-def redact(text: str, token: str) -> str:
-    """Defence in depth: nothing we raise or log may carry the token, even if a server echoes it."""
-    return text.replace(token, "***")
+def redirect_error(
+    status_code: int, location: str | None, *, call: str, token: str
+) -> TrutoRedirectError | None:
+    """The error for a 3xx answer, or ``None``; shared by the sync and async transports.
+
+    Truto's API does not redirect: a 3xx means the Base URL points somewhere else (``http://`` behind a
+    gateway that wants ``https://``, an old host). Following it would turn a POST into a bodiless GET.
+    """
+    if not 300 <= status_code < 400:
+        return None
+    where = redact(location, token) if location else None
+    advice = f"it points to {where}" if where else "it names no Location"
+    error = error_for_status(
+        status_code,
+        f"{call} was redirected (HTTP {status_code}); redirects are not followed, {advice}: "
+        "set the connection's Base URL to the address Truto's API answers on",
+    )
+    assert isinstance(error, TrutoRedirectError)
+    error.location = where
+    return error
+
+
+def decode_text(body: bytes, content_type: str | None) -> str:
+    """An answer's bytes as text: the charset the server declared, else UTF-8 (JSON's encoding)."""
+    charset = "utf-8"
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
 
 
 def decode_answer(
     status_code: int, text: str, *, retry_after: str | None, reason: str | None, call: str, token: str
 ) -> Any:
-    """An answer's JSON, or the typed error it stands for; shared by the sync and async transports."""
-    text = redact(text, token)
+    """An answer's JSON, or the typed error it stands for; shared by the sync and async transports.
+
+    The token is redacted from the text before decoding, in every spelling a server may echo it in, and
+    from the decoded value again. A successful answer that held the token is used with ``***`` in its
+    place (and a warning): refusing it would fail a write that went through.
+    """
+    redacted = redact(text, token)
+    reason = redact(reason, token) if reason else reason
     if status_code >= 400:
-        raise error_from_answer(status_code, text, retry_after=retry_after, reason=reason, call=call)
-    if not text:
+        raise error_from_answer(
+            status_code, redacted, retry_after=retry_after, reason=reason, call=call, token=token
+        )
+    if not redacted:
         return {}
     try:
-        return json.loads(text)
-    except ValueError as error:
-        raise TrutoInvalidResponseError(
+        answer = json.loads(redacted)
+    except ValueError:
+        failure = TrutoInvalidResponseError(
             f"{call} answered HTTP {status_code} with a body that is not JSON",
             status_code=status_code,
-            body=text[:500],
-        ) from error
+            body=redacted[:BODY_EXCERPT_CHARS],
+        )
+    else:
+        answer, changed = redact_value(answer, token)
+        if changed or redacted != text:
+            log.warning("%s: the answer held the API token; it was replaced by *** before use", call)
+        return answer
+    raise failure
 
 
 def error_from_answer(
-    status_code: int, text: str, *, retry_after: str | None, reason: str | None, call: str
+    status_code: int,
+    text: str,
+    *,
+    retry_after: str | None,
+    reason: str | None,
+    call: str,
+    token: str = "",
 ) -> TrutoHTTPError:
     """The typed error for an error answer, from Truto's error body; shared by the sync and async paths.
 
@@ -341,11 +446,12 @@ def error_from_answer(
     raw = payload.get("raw_response")
     remote_error = raw.get("error") if isinstance(raw, dict) else None
     message = payload.get("message") or payload.get("error") or reason or "error"
+    # The text was redacted before decoding; what its JSON escapes decoded to is redacted again.
     return error_for_status(
         status_code,
-        f"{call}: {message}",
+        redact(f"{call}: {message}", token),
         retry_after=parse_retry_after(retry_after),
-        remote_error=str(remote_error) if remote_error is not None else None,
+        remote_error=redact(str(remote_error), token) if remote_error is not None else None,
         is_remote_error=bool(payload.get("truto_is_remote_error")),
         body=text,
     )

@@ -60,10 +60,11 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "default": "50/10"},
                         "description": "REQUESTS/SECONDS paced per integrated account, or 'off'.",
                     },
-                    "token_rate_limit": {
-                        "label": "Per-token rate limit",
+                    "environment_rate_limit": {
+                        "label": "Per-environment rate limit",
                         "schema": {"type": ["string", "null"], "default": "500/10"},
-                        "description": "REQUESTS/SECONDS paced for the API token, or 'off'.",
+                        "description": "REQUESTS/SECONDS paced for the API token (one per environment), "
+                        "or 'off'.",
                     },
                 },
                 "ui-field-behaviour": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -14,6 +15,7 @@ from airflow_provider_truto.client import (
     DEFAULT_TOKEN_RATE_LIMIT,
     TrutoClient,
     TrutoConfig,
+    clean_token,
     normalise_base_url,
 )
 from airflow_provider_truto.compat import BaseHook
@@ -25,16 +27,28 @@ from airflow_provider_truto.validation import require_id
 INSTANT_MESSAGING = "instant-messaging"
 CHANNELS = "channels"
 RESPONSE_FORMATS = frozenset({"unified", "raw", "normalized", "stream"})
-_UNSET: Any = object()
+ENVIRONMENT_RATE_LIMIT = "environment_rate_limit"
+DEPRECATED_TOKEN_RATE_LIMIT = "token_rate_limit"
+# Every extra the hook reads: none may hold a word Airflow's secrets masker treats as sensitive.
+CONNECTION_EXTRAS = (
+    "integrated_account_id",
+    "timeout",
+    "max_retries",
+    "rate_limit",
+    ENVIRONMENT_RATE_LIMIT,
+    "rate_limit_redis_conn_id",
+)
 
 
 class TrutoHook(BaseHook):
     """Talks to Truto's unified API through an Airflow connection of type ``truto``.
 
-    The connection: password = API token; host = base URL (a full URL is taken as is, a bare host gets
-    ``https://``, empty means ``https://api.truto.one``); extras ``integrated_account_id`` (the default
-    account), ``timeout`` (seconds, default 30), ``max_retries`` (default 5), ``rate_limit`` (per account,
-    default ``"50/10"``) and ``token_rate_limit`` (default ``"500/10"``); ``"off"`` switches pacing off;
+    The connection: password = API token (surrounding whitespace is ignored); host = base URL (a full URL
+    is taken as is, a bare host gets ``https://``, empty means ``https://api.truto.one``); extras
+    ``integrated_account_id`` (the default account), ``timeout`` (seconds, default 30), ``max_retries``
+    (default 5), ``rate_limit`` (per account, default ``"50/10"``) and ``environment_rate_limit`` (per API
+    token, default ``"500/10"``; the older name ``token_rate_limit`` still works, with a warning). An
+    absent, null or empty extra means the default; only ``"off"`` switches pacing off.
     ``rate_limit_redis_conn_id`` names a ``redis`` connection that keeps those budgets for every host.
     An argument given here wins over the connection extra, which wins over the default.
 
@@ -77,28 +91,52 @@ class TrutoHook(BaseHook):
             host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
         if not conn.password:
             raise TrutoInputError(f"{where}: password", "the connection has no API token")
+        account = _first(self._integrated_account_id, _extra(extra, "integrated_account_id"), None)
         return TrutoConfig(
-            token=conn.password,
+            token=clean_token(conn.password, f"{where}: password"),
             base_url=normalise_base_url(host),
-            integrated_account_id=self._integrated_account_id or extra.get("integrated_account_id") or None,
-            timeout=_number(
-                where, "timeout", _first(self._timeout, extra.get("timeout"), DEFAULT_TIMEOUT_SECONDS)
+            integrated_account_id=account,
+            timeout=_seconds(
+                where, "timeout", _first(self._timeout, _extra(extra, "timeout"), DEFAULT_TIMEOUT_SECONDS)
             ),
-            max_retries=int(
-                _number(
-                    where,
-                    "max_retries",
-                    _first(self._max_retries, extra.get("max_retries"), DEFAULT_MAX_RETRIES),
-                )
+            max_retries=_whole(
+                where,
+                "max_retries",
+                _first(self._max_retries, _extra(extra, "max_retries"), DEFAULT_MAX_RETRIES),
             ),
             account_rate_limit=_rate_limit(
-                where, "rate_limit", extra.get("rate_limit", _UNSET), DEFAULT_ACCOUNT_RATE_LIMIT
+                where, "rate_limit", _extra(extra, "rate_limit"), DEFAULT_ACCOUNT_RATE_LIMIT
             ),
-            token_rate_limit=_rate_limit(
-                where, "token_rate_limit", extra.get("token_rate_limit", _UNSET), DEFAULT_TOKEN_RATE_LIMIT
-            ),
-            rate_limit_redis=self._rate_limit_redis(where, extra.get("rate_limit_redis_conn_id")),
+            token_rate_limit=self._environment_rate_limit(where, extra),
+            rate_limit_redis=self._rate_limit_redis(where, _extra(extra, "rate_limit_redis_conn_id")),
         )
+
+    def _environment_rate_limit(self, where: str, extra: Mapping[str, Any]) -> RateLimit | None:
+        """``environment_rate_limit``, or the deprecated ``token_rate_limit`` of older connections.
+
+        Airflow masks every extra whose name holds "token" as a secret (its form then saves ``***``), hence
+        the rename. The old name still works, with one warning per hook; when both are set, the new wins.
+        """
+        new, old = _extra(extra, ENVIRONMENT_RATE_LIMIT), _extra(extra, DEPRECATED_TOKEN_RATE_LIMIT)
+        name, value = ENVIRONMENT_RATE_LIMIT, new
+        if old is not None and new is not None:
+            self.log.warning(
+                "%s sets both %r and the deprecated %r: %r is used; remove %r",
+                where,
+                ENVIRONMENT_RATE_LIMIT,
+                DEPRECATED_TOKEN_RATE_LIMIT,
+                ENVIRONMENT_RATE_LIMIT,
+                DEPRECATED_TOKEN_RATE_LIMIT,
+            )
+        elif old is not None:
+            self.log.warning(
+                "%s: the extra %r is deprecated; rename it to %r (same value)",
+                where,
+                DEPRECATED_TOKEN_RATE_LIMIT,
+                ENVIRONMENT_RATE_LIMIT,
+            )
+            name, value = DEPRECATED_TOKEN_RATE_LIMIT, old
+        return _rate_limit(where, name, value, DEFAULT_TOKEN_RATE_LIMIT)
 
     def _rate_limit_redis(self, where: str, conn_id: Any) -> RedisSettings | None:
         """The Redis connection that keeps the budgets for every host; None: this host's lock files."""
@@ -320,21 +358,54 @@ def response_options(
 
 
 def _first(*values: Any) -> Any:
-    return next(value for value in values if value is not None and value != "")
+    return next((value for value in values if value is not None and value != ""), None)
+
+
+def _extra(extra: Mapping[str, Any], name: str) -> Any:
+    """An extra's value; ``None`` when it is absent, null or blank, which all mean "the default"."""
+    value = extra.get(name)
+    if isinstance(value, str):
+        value = value.strip()
+    return None if value is None or value == "" else value
 
 
 def _number(where: str, name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TrutoInputError(f"{where}: {name}", f"must be a number, got {value!r}") from None
+    number: float | None = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = None
+    if number is None or not math.isfinite(number):
+        raise TrutoInputError(f"{where}: {name}", f"must be a finite number, got {value!r}")
     return number
 
 
+def _seconds(where: str, name: str, value: Any) -> float:
+    number = _number(where, name, value)
+    if number <= 0:
+        raise TrutoInputError(f"{where}: {name}", f"must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _whole(where: str, name: str, value: Any) -> int:
+    number = _number(where, name, value)
+    if number < 0 or not number.is_integer():
+        raise TrutoInputError(f"{where}: {name}", f"must be a whole number >= 0, got {value!r}")
+    return int(number)
+
+
 def _rate_limit(where: str, name: str, value: Any, default: RateLimit) -> RateLimit | None:
-    if value is _UNSET:
+    """Empty means the default; only ``off`` switches pacing off; anything else unreadable is named."""
+    if value is None:
         return default
-    try:
-        return RateLimit.parse(value if value is None else str(value))
-    except ValueError as error:
-        raise TrutoInputError(f"{where}: {name}", str(error)) from None
+    problem = None
+    if isinstance(value, str):
+        try:
+            return RateLimit.parse(value)
+        except ValueError as error:
+            problem = str(error)
+    raise TrutoInputError(
+        f"{where}: {name}",
+        problem or f"expected REQUESTS/SECONDS such as '50/10', or 'off' to switch pacing off, got {value!r}",
+    )

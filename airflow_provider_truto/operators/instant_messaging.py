@@ -18,6 +18,7 @@ from airflow_provider_truto.exceptions import (
     TrutoBadRequestError,
     TrutoError,
     TrutoInputError,
+    TrutoRedirectError,
 )
 from airflow_provider_truto.validation import require_count, require_id
 
@@ -278,12 +279,15 @@ def classify_join_error(error: TrutoError) -> tuple[str, str, bool]:
     """``(outcome, reason, account_failed)`` for a join that raised.
 
     A channel that can never be joined is ``skipped``; anything else is ``failed``. Errors about the
-    account rather than the channel (bad token, re-auth needed, blocked, read-only) fail the account.
+    account rather than the channel (bad token, re-auth needed, blocked, read-only, a Base URL that
+    redirects) fail the account.
     """
     reason = unjoinable_reason(error)
     if reason is not None:
         return "skipped", reason, False
-    account_failed = isinstance(error, (TrutoAuthError, TrutoAccountBlockedError, TrutoBadRequestError))
+    account_failed = isinstance(
+        error, (TrutoAuthError, TrutoAccountBlockedError, TrutoBadRequestError, TrutoRedirectError)
+    )
     return "failed", str(error), account_failed
 
 

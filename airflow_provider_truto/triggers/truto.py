@@ -166,7 +166,10 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
         await self._restore_state(account)
         polls = 0
         async with httpx.AsyncClient(
-            base_url=config.base_url, headers=default_headers(config.token), timeout=config.timeout
+            base_url=config.base_url,
+            headers=default_headers(config.token),
+            timeout=config.timeout,
+            follow_redirects=False,
         ) as http:
             poller = _ChannelPoller(http, config, account, self.limit, self.log)
             while True:
@@ -327,33 +330,52 @@ class _ChannelPoller:
     async def _get(self, params: Mapping[str, Any]) -> Any:
         import httpx
 
-        from airflow_provider_truto.client import decode_answer, parse_retry_after, redact
+        from airflow_provider_truto.client import (
+            decode_answer,
+            decode_text,
+            parse_retry_after,
+            redirect_error,
+        )
         from airflow_provider_truto.exceptions import TrutoConnectionError
         from airflow_provider_truto.query import encode_query
+        from airflow_provider_truto.redaction import redact
 
         if self.limiters.enabled:
             delay = self.limiters.wait_for_slot(self.account)
             if delay > 0:
                 await asyncio.sleep(delay)
         call = f"GET {CHANNELS_PATH}"
+        token = self.config.token
+        # Errors are built outside the ``except`` blocks: httpx's messages may quote URLs unredacted, and
+        # a chained cause is printed with the error.
+        failure: TrutoError
         try:
-            response = await self.http.get(CHANNELS_PATH, params=tuple(encode_query(params)))
-        except httpx.TimeoutException as error:
-            raise TrutoConnectionError(f"{call} timed out after {self.config.timeout:g}s") from error
+            response = await self.http.get(
+                CHANNELS_PATH, params=tuple(encode_query(params)), follow_redirects=False
+            )
+        except httpx.TimeoutException:
+            failure = TrutoConnectionError(f"{call} timed out after {self.config.timeout:g}s")
         except httpx.HTTPError as error:
-            raise TrutoConnectionError(
-                f"{call} failed: {type(error).__name__}: {redact(str(error), self.config.token)}"
-            ) from error
-        if response.status_code == 429:  # every worker sharing the budget waits, not just this one
-            self.limiters.pause(self.account, parse_retry_after(response.headers.get("Retry-After")))
-        return decode_answer(
-            response.status_code,
-            response.text,
-            retry_after=response.headers.get("Retry-After"),
-            reason=response.reason_phrase,
-            call=call,
-            token=self.config.token,
-        )
+            failure = TrutoConnectionError(
+                f"{call} failed: {type(error).__name__}: {redact(str(error), token)}"
+            )
+        else:
+            if response.status_code == 429:  # every worker sharing the budget waits, not just this one
+                self.limiters.pause(self.account, parse_retry_after(response.headers.get("Retry-After")))
+            redirect = redirect_error(
+                response.status_code, response.headers.get("Location"), call=call, token=token
+            )
+            if redirect is not None:
+                raise redirect
+            return decode_answer(
+                response.status_code,
+                decode_text(response.content, response.headers.get("Content-Type")),
+                retry_after=response.headers.get("Retry-After"),
+                reason=response.reason_phrase,
+                call=call,
+                token=token,
+            )
+        raise failure
 
 
 # -- pure helpers, shared with the sensor ------------------------------------------------------------

@@ -1,0 +1,281 @@
+"""Hostile and broken servers, odd input (issue 10): each behaviour on its own server on 127.0.0.1.
+
+Every test here failed before its fix. The token must never reach a message, a chained cause, a log or a
+result; a redirect is an error, never a silent "skipped"; lists, answers and attempts are bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_truto.client import TrutoClient, TrutoConfig
+from airflow_provider_truto.exceptions import (
+    TrutoAuthError,
+    TrutoError,
+    TrutoInputError,
+    TrutoRedirectError,
+)
+from airflow_provider_truto.hooks.truto import TrutoHook
+from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
+from airflow_provider_truto.testing import TrutoSandbox
+from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger, error_from_payload
+from tests.conftest import ACCOUNT, TOKEN
+from tests.hostile_servers import (
+    HostileServer,
+    Request,
+    channel,
+    json_escaped,
+    json_reply,
+    page,
+    reply,
+)
+
+CHANNELS = "/unified/instant-messaging/channels"
+JOIN = f"{CHANNELS}/join"
+DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
+
+
+def spellings(token: str = TOKEN) -> list[str]:
+    """The token as servers and libraries render it: raw, \\u-escaped, percent-encoded, repr of a header."""
+    return [
+        token,
+        json_escaped(token)[1:-1],
+        "".join(f"%{ord(char):02X}" for char in token),
+        "".join(f"%{ord(char):02x}" for char in token),
+    ]
+
+
+def leaks(text: str, token: str = TOKEN) -> list[str]:
+    return [form for form in spellings(token) if form in text]
+
+
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything reachable through ``__cause__`` and ``__context__``."""
+    seen: set[int] = set()
+    todo = [error]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+
+
+def assert_token_free(error: BaseException, token: str = TOKEN) -> None:
+    """Nothing the error carries (message, attributes, causes, the printed traceback) shows the token."""
+    printed = "".join(traceback.format_exception(error))
+    assert leaks(printed, token) == []
+    for link in exception_chain(error):
+        shown = f"{link}\n{link!r}\n{link.args!r}\n{vars(link)!r}"
+        assert leaks(shown, token) == [], f"{type(link).__name__} in the chain shows the token"
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, host: str, conn_id: str = "hostile", **extra: Any) -> str:
+    fields = {
+        "conn_type": "truto",
+        "host": host,
+        "password": extra.pop("password", TOKEN),
+        "extra": {
+            "integrated_account_id": ACCOUNT,
+            "rate_limit": "off",
+            "environment_rate_limit": "off",
+            "max_retries": 0,
+            **extra,
+        },
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+    return conn_id
+
+
+def client_for(url: str, **overrides: Any) -> TrutoClient:
+    settings: dict[str, Any] = {
+        "token": TOKEN,
+        "base_url": url,
+        "integrated_account_id": ACCOUNT,
+        "account_rate_limit": None,
+        "token_rate_limit": None,
+        "max_retries": 0,
+        **overrides,
+    }
+    return TrutoClient(TrutoConfig(**settings), sleep=lambda _seconds: None)
+
+
+def one_page(request: Request, sock: socket.socket) -> None:
+    json_reply(sock, 200, page([channel("C1")], None))
+
+
+class FakeTI:
+    def __init__(self, task_id: str, map_index: int = -1) -> None:
+        self.dag_id, self.run_id, self.task_id, self.map_index = "d", "r1", task_id, map_index
+
+
+class FakeRun:
+    dag_id, run_id = "d", "r1"
+
+
+def task_context(task_id: str, map_index: int = -1) -> dict[str, Any]:
+    return {"dag_run": FakeRun(), "ti": FakeTI(task_id, map_index)}
+
+
+async def trigger_events(
+    trigger: TrutoNewChannelsTrigger, count: int, timeout: float
+) -> list[dict[str, Any]]:
+    payloads: list[dict[str, Any]] = []
+    events = trigger.run()
+    try:
+        async with asyncio.timeout(timeout):
+            async for event in events:
+                payloads.append(event.payload)
+                if len(payloads) >= count:
+                    break
+    except TimeoutError:
+        pass
+    finally:
+        await events.aclose()
+    return payloads
+
+
+FAST_TRIGGER = {"truto_conn_id": "hostile", "poll_interval": 0.05}
+
+
+# -- 1. the token never leaks --------------------------------------------------------------------------------
+
+
+def test_a_token_pasted_with_a_trailing_newline_is_stripped(monkeypatch: pytest.MonkeyPatch) -> None:
+    with HostileServer(one_page) as server:
+        set_conn(monkeypatch, server.url, password=f"  {TOKEN}\n")
+        assert [c["id"] for c in TrutoHook("hostile").list_channels()] == ["C1"]
+        assert server.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+@pytest.mark.parametrize("inside", [" ", "\t", "\n", "\x00", "\x7f", "é"])
+def test_a_token_with_odd_characters_inside_is_refused_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch, inside: str
+) -> None:
+    head, tail = TOKEN[:10], TOKEN[10:]
+    with HostileServer(one_page) as server:
+        set_conn(monkeypatch, server.url, password=head + inside + tail)
+        with pytest.raises(TrutoInputError) as caught:
+            list(TrutoHook("hostile").list_channels())
+        assert "password" in caught.value.argument and "paste it again" in str(caught.value)
+        for link in exception_chain(caught.value):
+            assert head not in f"{link!r}{vars(link)!r}" and tail not in f"{link!r}{vars(link)!r}"
+        assert server.requests == []
+
+
+def test_a_redirect_carrying_the_token_to_a_dead_host_leaks_nothing() -> None:
+    def redirect(request: Request, sock: socket.socket) -> None:
+        reply(sock, 302, headers={"Location": f"{DEAD}/steal?token={TOKEN}&t2={spellings()[2]}"})
+
+    with (
+        HostileServer(redirect) as server,
+        client_for(server.url) as client,
+        pytest.raises(TrutoRedirectError) as caught,
+    ):
+        client.unified("instant-messaging", "channels", "list")
+    assert_token_free(caught.value)
+    assert caught.value.location and caught.value.location.startswith(f"{DEAD}/steal?token=***")
+    assert caught.value.status_code == 302 and len(server.requests) == 1
+
+
+def test_a_token_echoed_as_json_escapes_in_an_error_is_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def echo(request: Request, sock: socket.socket) -> None:
+        escaped = json_escaped(f"bad token {TOKEN}")
+        reply(sock, 401, f'{{"message": {escaped}, "raw_response": {{"error": {json_escaped(TOKEN)}}}}}')
+
+    with (
+        HostileServer(echo) as server,
+        client_for(server.url) as client,
+        pytest.raises(TrutoAuthError) as caught,
+    ):
+        client.unified("instant-messaging", "channels", "list")
+    assert "bad token ***" in str(caught.value) and caught.value.remote_error == "***"
+    assert_token_free(caught.value)
+    assert leaks(caplog.text) == []
+
+
+def test_a_token_echoed_in_a_successful_answer_never_reaches_the_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def echo(request: Request, sock: socket.socket) -> None:
+        answer = {"id": "C1", "name": "x", "remote_data": {"echo": "@@", "raw": TOKEN}}
+        reply(sock, 200, json.dumps(answer).replace('"@@"', json_escaped(TOKEN)))
+
+    with HostileServer(echo) as server, client_for(server.url) as client:
+        answer = client.unified("instant-messaging", "channels", "join", body={"channel": {"id": "C1"}})
+    assert answer == {"id": "C1", "name": "x", "remote_data": {"echo": "***", "raw": "***"}}
+    assert "held the API token" in caplog.text and leaks(caplog.text) == []
+
+
+# -- 2. a redirect is an error naming the Location, never a silent skip --------------------------------------
+
+
+def redirect_to(target: str, status: int = 302) -> Any:
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        reply(sock, status, headers={"Location": target + request.target})
+
+    return behaviour
+
+
+def gateway(status: int) -> Any:
+    """A gateway that redirects every POST to itself; the GET a client then sends finds no channel.
+
+    Same host and port, so requests would keep the Authorization header while following it, as it does
+    from ``http://`` to ``https://`` behind a real gateway.
+    """
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        if request.method == "POST":
+            reply(sock, status, headers={"Location": request.target + "&via=gateway"})
+        else:
+            error = {"statusCode": 404, "message": "channel_not_found", "truto_is_remote_error": True}
+            json_reply(sock, 404, {**error, "raw_response": {"ok": False, "error": "channel_not_found"}})
+
+    return behaviour
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirected_batch_join_fails_instead_of_skipping(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    with HostileServer(gateway(status)) as server:
+        set_conn(monkeypatch, server.url)
+        operator = JoinChannelOperator(task_id="j", channel_ids=["C1", "C2", "C3"], truto_conn_id="hostile")
+        with pytest.raises(TrutoError, match="3 of 3 channels were not joined") as caught:
+            operator.execute(task_context("j"))
+    assert "redirected" in str(caught.value) and "via=gateway" in str(caught.value)
+    # Not followed, and the account failed as a whole: one POST, no GET, the other channels not tried.
+    assert [r.method for r in server.requests] == ["POST"]
+
+
+def test_a_redirected_single_join_names_the_location(
+    sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel_id = sandbox.add_channel(ACCOUNT, name="c")["id"]
+    with HostileServer(redirect_to("https://api.example.test", 301)) as gateway:
+        set_conn(monkeypatch, gateway.url)
+        with pytest.raises(TrutoRedirectError, match=r"https://api\.example\.test/unified") as caught:
+            JoinChannelOperator(task_id="j", channel_id=channel_id, truto_conn_id="hostile").execute(
+                task_context("j")
+            )
+    assert "Base URL" in str(caught.value) and caught.value.status_code == 301
+
+
+def test_a_redirect_ends_the_trigger_with_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    with HostileServer(redirect_to("https://elsewhere.test")) as gateway:
+        set_conn(monkeypatch, gateway.url)
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=2))
+    assert payload["status"] == "error" and payload["error_type"] == "TrutoRedirectError"
+    assert isinstance(error_from_payload(payload), TrutoRedirectError)
+    assert "https://elsewhere.test" in payload["message"] and len(gateway.requests) == 1
