@@ -27,7 +27,7 @@ from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger, error_from_payload
-from tests.conftest import ACCOUNT, TOKEN
+from tests.conftest import ACCOUNT, TOKEN, connection_json
 from tests.hostile_servers import (
     HostileServer,
     Request,
@@ -279,3 +279,25 @@ def test_a_redirect_ends_the_trigger_with_an_error_event(monkeypatch: pytest.Mon
     assert payload["status"] == "error" and payload["error_type"] == "TrutoRedirectError"
     assert isinstance(error_from_payload(payload), TrutoRedirectError)
     assert "https://elsewhere.test" in payload["message"] and len(gateway.requests) == 1
+
+
+# -- 9. every task instance has its own idempotency keys ----------------------------------------------------
+
+
+def test_two_tasks_joining_one_channel_get_their_own_answers(
+    sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
+    channel_id = sandbox.add_channel(ACCOUNT, name="shared")["id"]
+    unified = JoinChannelOperator(task_id="unified", channel_id=channel_id).execute(task_context("unified"))
+    raw = JoinChannelOperator(task_id="raw", channel_id=channel_id, response_format="raw").execute(
+        task_context("raw")
+    )
+    assert unified["id"] == channel_id and "ok" not in unified
+    assert raw["ok"] is True and raw["channel"]["id"] == channel_id  # the raw answer, not the cached one
+    JoinChannelOperator(task_id="unified", channel_id=channel_id).execute(task_context("unified"))  # a retry
+    for index in (0, 1):
+        JoinChannelOperator(task_id="mapped", channel_id=channel_id).execute(task_context("mapped", index))
+    keys = [r.headers["idempotency-key"] for r in sandbox.requests if r.path == JOIN]
+    assert keys[0] == keys[2]  # the same task instance, again: the same key
+    assert len({keys[0], keys[1], keys[3], keys[4]}) == 4  # other tasks, other map indexes: their own
