@@ -10,8 +10,12 @@ import asyncio
 import json
 import logging
 import socket
+import sqlite3
 import traceback
+import uuid
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +31,7 @@ from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger, error_from_payload
-from tests.conftest import ACCOUNT, TOKEN, connection_json
+from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json, run_dag_test, token_leaks
 from tests.hostile_servers import (
     HostileServer,
     Request,
@@ -40,6 +44,7 @@ from tests.hostile_servers import (
 
 CHANNELS = "/unified/instant-messaging/channels"
 JOIN = f"{CHANNELS}/join"
+DAGS = REPO / "tests" / "dags"
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 
 
@@ -301,3 +306,108 @@ def test_two_tasks_joining_one_channel_get_their_own_answers(
     keys = [r.headers["idempotency-key"] for r in sandbox.requests if r.path == JOIN]
     assert keys[0] == keys[2]  # the same task instance, again: the same key
     assert len({keys[0], keys[1], keys[3], keys[4]}) == 4  # other tasks, other map indexes: their own
+
+
+# -- 1. the token leaks nowhere in a real Airflow run, nor in the trigger's log ------------------------------
+
+
+def echoing_truto(token: str) -> Any:
+    """A Truto that echoes the token wherever it can: in answers, errors and redirects."""
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        if request.headers.get("authorization") != f"Bearer {token}":
+            json_reply(sock, 401, {"statusCode": 401, "message": "Invalid API token"})
+        elif request.method == "GET" and request.path == CHANNELS:
+            items = f'[{{"id": "C1", "name": {json_escaped(token)}, "echo": "{token}"}}]'
+            reply(sock, 200, f'{{"result": {items}, "next_cursor": null}}')
+        elif request.path == JOIN:
+            channel_id = request.json()["channel"]["id"]
+            if channel_id == "ECHO200":
+                reply(
+                    sock, 200, f'{{"id": "ECHO200", "name": {json_escaped(token)}, "remote_data": "{token}"}}'
+                )
+            elif channel_id == "ECHO401":
+                reply(sock, 401, f'{{"statusCode": 401, "message": {json_escaped("bad token " + token)}}}')
+            elif channel_id == "REDIRECT":
+                reply(sock, 302, headers={"Location": f"{DEAD}/steal?token={token}"})
+            else:
+                json_reply(sock, 200, channel(channel_id))
+        else:
+            json_reply(sock, 404, {"statusCode": 404, "message": "not here"})
+
+    return behaviour
+
+
+@pytest.mark.integration
+def test_no_token_in_an_airflow_runs_output_logs_or_xcom(airflow_home: Path) -> None:
+    token = f"hostile-{uuid.uuid4().hex}"  # unique: the whole metadata database is searched for it
+    with HostileServer(echoing_truto(token)) as server:
+
+        def conn(password: str, **extra: Any) -> str:
+            extras = {"integrated_account_id": ACCOUNT, "rate_limit": "off", "max_retries": 0, **extra}
+            return json.dumps(
+                {"conn_type": "truto", "host": server.url, "password": password, "extra": extras}
+            )
+
+        done = run_dag_test(
+            airflow_home,
+            "truto_hostile_test",
+            conn=conn(token),
+            dags_folder=DAGS,
+            AIRFLOW_CONN_TRUTO_HOSTILE=conn(token, token_rate_limit="off"),
+            AIRFLOW_CONN_TRUTO_NEWLINE=conn(token + "\n", environment_rate_limit="off"),
+        )
+    output = done.stdout + done.stderr
+    states = dict(metadata_rows(airflow_home, "SELECT task_id, state FROM task_instance WHERE dag_id = ?"))
+    assert states == {
+        "echo_in_answer": "success",
+        "echo_in_list": "success",
+        "echo_in_error": "failed",
+        "redirect": "failed",
+        "newline_token": "success",
+    }, output[-3000:]
+    # ``airflow dags test`` writes no task log files: each task's log is streamed into its output.
+    assert "bad token ***" in output and f"{DEAD}/steal?token=***" in output
+    assert "the answer held the API token; it was replaced by ***" in output
+    assert leaks(output, token) == [] and token_leaks(output, token) == []
+
+    xcoms = dict(metadata_rows(airflow_home, "SELECT task_id, value FROM xcom WHERE dag_id = ?"))
+    assert "***" in str(xcoms["echo_in_answer"]) and "***" in str(xcoms["echo_in_list"])
+    assert leaks(repr(xcoms), token) == []
+    database = (airflow_home / "airflow.db").read_bytes().decode("latin-1")
+    assert leaks(database, token) == []
+
+    # The deprecated extra: one warning line per hook that read it (four tasks on truto_hostile).
+    assert output.count("the extra 'token_rate_limit' is deprecated") == 4
+
+
+def metadata_rows(airflow_home: Path, query: str) -> list[tuple[Any, ...]]:
+    with closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        run_id = db.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", ("truto_hostile_test",)
+        ).fetchone()[0]
+        return db.execute(f"{query} AND run_id = ?", ("truto_hostile_test", run_id)).fetchall()
+
+
+def test_no_token_in_the_triggers_log(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The trigger's poll failures are logged on every poll: a retried 500 echoing the token, a redirect."""
+    calls = []
+
+    def flaky(request: Request, sock: socket.socket) -> None:
+        calls.append(request)
+        if len(calls) <= 3:  # transient, logged and polled again
+            reply(sock, 500, f'{{"statusCode": 500, "message": {json_escaped("boom " + TOKEN)}}}')
+        else:  # permanent: the error event ends the trigger
+            reply(sock, 302, headers={"Location": f"{DEAD}/?t={TOKEN}"})
+
+    logging.getLogger().setLevel(logging.DEBUG)
+    with HostileServer(flaky) as server:
+        set_conn(monkeypatch, server.url, password=TOKEN + "\n")
+        payloads = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 1, timeout=10))
+    logged = "".join(capfd.readouterr())
+    assert leaks(logged) == [] and leaks(json.dumps(payloads)) == []
+    assert logged.count("polling again later") == 3 and "boom ***" in logged
+    [payload] = payloads
+    assert payload["error_type"] == "TrutoRedirectError" and f"{DEAD}/?t=***" in payload["message"]
