@@ -21,6 +21,7 @@ import requests.adapters
 import tenacity
 
 from airflow_provider_truto import __version__
+from airflow_provider_truto.deadline import Deadline, DeadlineAdapter
 from airflow_provider_truto.exceptions import (
     BODY_EXCERPT_CHARS,
     TrutoConnectionError,
@@ -37,7 +38,7 @@ from airflow_provider_truto.ratelimit_redis import RedisSettings
 from airflow_provider_truto.redaction import redact as redact  # re-exported: the trigger used it from here
 from airflow_provider_truto.redaction import redact_value
 from airflow_provider_truto.retry import retry_policy
-from airflow_provider_truto.validation import optional_count, require_id
+from airflow_provider_truto.validation import optional_count, require_count, require_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +49,9 @@ DEFAULT_BASE_URL = "https://api.truto.one"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_MAX_RETRY_WAIT_SECONDS = 60.0
+# Generous bounds against a server that misbehaves: a list that never ends, an answer that never stops.
+DEFAULT_PAGE_CAP = 10_000
+DEFAULT_MAX_RESPONSE_MB = 50.0
 # Truto's documented limits; "off" in a connection extra switches pacing off (the server still answers 429).
 DEFAULT_ACCOUNT_RATE_LIMIT = RateLimit(50, 10.0)
 DEFAULT_TOKEN_RATE_LIMIT = RateLimit(500, 10.0)
@@ -74,6 +78,8 @@ class TrutoConfig:
     token_rate_limit: RateLimit | None = DEFAULT_TOKEN_RATE_LIMIT
     # The budgets in Redis, shared by every host (extra rate_limit_redis_conn_id); None: lock files.
     rate_limit_redis: RedisSettings | None = None
+    page_cap: int = DEFAULT_PAGE_CAP
+    max_response_bytes: int = int(DEFAULT_MAX_RESPONSE_MB * 1e6)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token", clean_token(self.token, "token"))
@@ -91,6 +97,8 @@ class TrutoConfig:
             or self.max_retries < 0
         ):
             raise TrutoInputError("max_retries", f"must be a whole number >= 0, got {self.max_retries!r}")
+        require_count("page_cap", self.page_cap)
+        require_count("max_response_bytes", self.max_response_bytes)
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
 
 
@@ -112,12 +120,21 @@ def clean_token(value: Any, argument: str) -> str:
     return token
 
 
-def normalise_base_url(host: str | None) -> str:
-    """A full URL is taken as is, a bare host gets ``https://``, nothing means Truto's own API."""
-    host = (host or "").strip().rstrip("/")
+def normalise_base_url(host: str | None, argument: str = "base_url") -> str:
+    """A full URL is taken as is, a bare host gets ``https://``, nothing means Truto's own API.
+
+    Only ``http`` and ``https`` URLs with a host are accepted: anything else is named as ``argument``.
+    """
+    host = (host or "").strip()
     if not host:
         return DEFAULT_BASE_URL
-    return host if "://" in host else f"https://{host}"
+    url = host if "://" in host else f"https://{host}"
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise TrutoInputError(
+            argument, f"must be an http(s) URL with a host, such as {DEFAULT_BASE_URL}, got {host!r}"
+        )
+    return url.rstrip("/")
 
 
 def default_headers(token: str) -> dict[str, str]:
@@ -125,21 +142,56 @@ def default_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT}
 
 
+def query_pairs(query: Mapping[str, Any] | None, argument: str = "query") -> list[tuple[str, str]]:
+    """The query as Truto reads it; what it cannot express (lists of objects) is named as ``argument``."""
+    try:
+        return encode_query(query)
+    except TypeError as error:
+        problem = str(error)
+    raise TrutoInputError(argument, problem)
+
+
+def json_body(body: Mapping[str, Any] | None, argument: str = "body") -> bytes | None:
+    """A request body as strict JSON; values JSON cannot hold (sets, objects, NaN) are named."""
+    if body is None:
+        return None
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as error:
+        problem = (
+            f"must hold only JSON values (objects, lists, text, finite numbers, true/false, null): {error}"
+        )
+    raise TrutoInputError(argument, problem)
+
+
+def path_segment(argument: str, value: Any) -> str:
+    """One path segment from an argument, percent-quoted (``/``, ``?`` and ``#`` included).
+
+    ``.`` and ``..`` are refused: quoting leaves them as they are, and HTTP clients resolve them, so
+    ``get_channel(".")`` would fetch the channel list and ``..`` would reach another endpoint.
+    """
+    value = require_id(argument, value)
+    if value in (".", ".."):
+        raise TrutoInputError(argument, f"must not be {value!r}: it would change the path of the call")
+    return quote(value, safe="")
+
+
 def unified_path(model: str, resource: str, method: str, resource_id: str | None) -> tuple[str, str]:
     """The HTTP method and path of a unified call; unknown method names are custom methods (POST)."""
+    segments = []
     for argument, value in (("model", model), ("resource", resource), ("method", method)):
         require_id(argument, value)
         if "/" in value or value != value.strip():
             raise TrutoInputError(argument, f"must be a single path segment, got {value!r}")
-    base = f"/unified/{quote(model)}/{quote(resource)}"
+        segments.append(path_segment(argument, value))
+    base = f"/unified/{segments[0]}/{segments[1]}"
     if method in _NEEDS_RESOURCE_ID:
-        item = quote(require_id("resource_id", resource_id), safe="")
-        return UNIFIED_METHODS[method], f"{base}/{item}"
+        return UNIFIED_METHODS[method], f"{base}/{path_segment('resource_id', resource_id)}"
     if resource_id is not None:
         raise TrutoInputError("resource_id", f"is not used by the {method!r} method")
     if method in UNIFIED_METHODS:
         return UNIFIED_METHODS[method], base
-    return "POST", f"{base}/{quote(method)}"
+    return "POST", f"{base}/{segments[2]}"
 
 
 class TrutoClient:
@@ -195,8 +247,8 @@ class TrutoClient:
         retry, so a retried write can never act twice.
         """
         method = method.upper()
-        params = encode_query(query)
-        data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        params = query_pairs(query)
+        data = json_body(body)
         headers = {"Content-Type": "application/json"} if data is not None else {}
         if method in _WRITE_METHODS:
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
@@ -243,7 +295,9 @@ class TrutoClient:
     ) -> Iterator[dict[str, Any]]:
         """Yield the items of a cursor-paginated list, one page in memory at a time.
 
-        Keeps going while ``next_cursor`` is set, even past an empty page (Slack sends those).
+        Keeps going while ``next_cursor`` is set, even past an empty page (Slack sends those), up to the
+        connection's ``page_cap``: a list still going after that many pages is an error, not a loop.
+        ``max_pages`` instead stops early, quietly, after that many pages.
         """
         optional_count("limit", page_size)
         optional_count("max_pages", max_pages)
@@ -256,12 +310,11 @@ class TrutoClient:
             )
             yield from page_items(page, path)
             pages += 1
-            cursor = page.get("next_cursor")
-            if not cursor or (max_pages is not None and pages >= max_pages):
+            if max_pages is not None and pages >= max_pages:
                 return
-            if cursor in seen:
-                raise TrutoInvalidResponseError(f"{path} returned the cursor {cursor!r} twice; stopping")
-            seen.add(cursor)
+            cursor = next_cursor(page, path, pages=pages, page_cap=self.config.page_cap, seen=seen)
+            if cursor is None:
+                return
 
     def paginate_unified(
         self,
@@ -309,46 +362,59 @@ class TrutoClient:
         if self._limiters.enabled:
             self._limiters.wait_for_slot(account)
         call = f"{method} {_path_of(url)}"
+        reader = AnswerReader(call, timeout=self.config.timeout, max_bytes=self.config.max_response_bytes)
         # Every error raised here is built outside the ``except`` block that caught the library's error,
         # so it chains nothing: requests' and urllib3's messages may quote the URL or headers unredacted.
         failure: TrutoError
         try:
             # Redirects are never followed: requests would re-send a POST as a GET without its body.
-            with self.session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=self.config.timeout,
-                allow_redirects=False,
-                stream=True,
-            ) as response:
-                return self._answer(response, call, account)
-        except requests.Timeout:
-            failure = TrutoConnectionError(f"{call} timed out after {self.config.timeout:g}s")
+            with (
+                Deadline(reader.deadline) as deadline,
+                self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self.config.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                ) as response,
+            ):
+                return self._answer(response, reader, deadline, account)
+        except TrutoError:
+            raise
         except requests.RequestException as error:
-            failure = TrutoConnectionError(
-                f"{call} failed: {type(error).__name__}: {self._redact(str(error))}"
-            )
+            if isinstance(error, requests.Timeout) or reader.expired():
+                failure = reader.timed_out()
+            else:
+                failure = TrutoConnectionError(
+                    f"{call} failed: {type(error).__name__}: {self._redact(str(error))}"
+                )
         raise failure
 
-    def _answer(self, response: requests.Response, call: str, account: str | None) -> Any:
+    def _answer(
+        self, response: requests.Response, reader: AnswerReader, deadline: Deadline, account: str | None
+    ) -> Any:
         token = self.config.token
         if response.status_code == 429:  # every worker sharing the budget waits, not just this one
             self._limiters.pause(account, parse_retry_after(response.headers.get("Retry-After")))
         redirect = redirect_error(
-            response.status_code, response.headers.get("Location"), call=call, token=token
+            response.status_code, response.headers.get("Location"), call=reader.call, token=token
         )
         if redirect is not None:
             raise redirect
-        body = b"".join(response.iter_content(STREAM_CHUNK_BYTES))
+        reader.expect(response.headers.get("Content-Length"))
+        for chunk in response.iter_content(STREAM_CHUNK_BYTES):
+            reader.add(chunk)
+        if deadline.cut:  # a body without a length ends "cleanly" when the watchdog shuts the socket
+            raise reader.timed_out()
         return decode_answer(
             response.status_code,
-            decode_text(body, response.headers.get("Content-Type")),
+            decode_text(reader.body, response.headers.get("Content-Type")),
             retry_after=response.headers.get("Retry-After"),
             reason=response.reason,
-            call=call,
+            call=reader.call,
             token=token,
         )
 
@@ -378,7 +444,60 @@ def redirect_error(
     return error
 
 
-def decode_text(body: bytes, content_type: str | None) -> str:
+class AnswerReader:
+    """One attempt's answer, read under the limits both transports share.
+
+    - A total deadline: the connection's ``timeout`` covers the whole answer, not each read. The sync
+      transport also cuts its socket at the deadline (:mod:`airflow_provider_truto.deadline`), the async
+      one wraps the attempt in ``asyncio.wait_for``; both check between chunks.
+    - A size cap: an answer announcing or reaching more than ``max_bytes`` is refused while it streams,
+      so memory stays bounded by the cap, not by what a server sends.
+    """
+
+    def __init__(self, call: str, *, timeout: float, max_bytes: int) -> None:
+        self.call = call
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + timeout
+        self.body = bytearray()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def expect(self, content_length: str | None) -> None:
+        """Refuse an answer whose announced length is over the cap before reading any of it."""
+        try:
+            announced = int(content_length) if content_length else 0
+        except ValueError:
+            announced = 0
+        if announced > self.max_bytes:
+            raise self.too_large(announced)
+
+    def add(self, chunk: bytes) -> None:
+        if len(self.body) + len(chunk) > self.max_bytes:
+            raise self.too_large(None)
+        if self.expired():
+            raise self.timed_out()
+        self.body += chunk
+
+    def timed_out(self) -> TrutoConnectionError:
+        return TrutoConnectionError(
+            f"{self.call} timed out: no complete answer within {self.timeout:g}s "
+            "(the connection's timeout, for the whole answer)"
+        )
+
+    def too_large(self, announced: int | None) -> TrutoInvalidResponseError:
+        size = f"{announced} bytes" if announced is not None else f"more than {self.max_bytes} bytes"
+        return TrutoInvalidResponseError(
+            f"{self.call} answered {size}, over the cap of {self.max_bytes / 1e6:g} MB; raise the "
+            "connection's 'max_response_mb' extra if answers this large are expected"
+        )
+
+
+def decode_text(body: bytes | bytearray, content_type: str | None) -> str:
     """An answer's bytes as text: the charset the server declared, else UTF-8 (JSON's encoding)."""
     charset = "utf-8"
     for parameter in (content_type or "").split(";")[1:]:
@@ -467,7 +586,7 @@ def _session_for(base_url: str) -> requests.Session:
     session = requests.Session()
     # Batch joins work many accounts on threads sharing this session: keep a connection for each of them
     # (requests keeps 10 and drops the rest, so the 11th thread would reconnect on every call).
-    adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=MAX_POOLED_CONNECTIONS)
+    adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=MAX_POOLED_CONNECTIONS)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
@@ -479,14 +598,19 @@ def _session_for(base_url: str) -> requests.Session:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP-date relative to now. Unreadable means absent."""
+    """``Retry-After`` as seconds: a number, or an HTTP-date relative to now.
+
+    Unreadable, negative, NaN or infinite means absent: the retry falls back to the backoff.
+    """
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if 0 <= seconds < math.inf else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -499,14 +623,44 @@ def _is_wrapped_result(answer: Any) -> bool:
 
 
 def page_items(page: Any, path: str) -> list[dict[str, Any]]:
-    """The items of one list page, its envelope checked."""
+    """The items of one list page, its envelope checked: a list of objects."""
     if not isinstance(page, dict):
         raise TrutoInvalidResponseError(f"{path} returned {type(page).__name__}, not a list envelope")
     # Truto's docs show "result"; one admin endpoint has been seen answering "results".
     items = page.get("result", page.get("results"))
     if not isinstance(items, list):
         raise TrutoInvalidResponseError(f"{path} returned no 'result' list")
+    for item in items:
+        if not isinstance(item, dict):
+            raise TrutoInvalidResponseError(
+                f"{path} returned a list holding {type(item).__name__}, not objects"
+            )
     return items
+
+
+def next_cursor(page: dict[str, Any], path: str, *, pages: int, page_cap: int, seen: set[str]) -> str | None:
+    """The cursor of the page after ``page``, or ``None`` at the end; the check every list walk shares.
+
+    ``pages`` pages have been read; ``seen`` holds the cursors used so far and is updated. A cursor that
+    is not a string, comes back, or is still there after ``page_cap`` pages is an invalid answer: a list
+    that never ends is a fault upstream, and walking it would never finish.
+    """
+    cursor = page.get("next_cursor")
+    if cursor is None or cursor == "":
+        return None
+    if not isinstance(cursor, str):
+        raise TrutoInvalidResponseError(
+            f"{path} returned a next_cursor that is {type(cursor).__name__}, not text"
+        )
+    if cursor in seen:
+        raise TrutoInvalidResponseError(f"{path} returned the cursor {cursor!r} twice; stopping")
+    if pages >= page_cap:
+        raise TrutoInvalidResponseError(
+            f"{path} still had a next page after {page_cap} pages, the connection's page_cap; a list that "
+            "never ends is a fault upstream (raise the 'page_cap' extra if the list really is this long)"
+        )
+    seen.add(cursor)
+    return cursor
 
 
 def _path_of(url: str) -> str:

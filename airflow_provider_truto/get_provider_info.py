@@ -66,6 +66,16 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "REQUESTS/SECONDS paced for the API token (one per environment), "
                         "or 'off'.",
                     },
+                    "page_cap": {
+                        "label": "Page cap",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "The most pages one list walk reads before it fails (default 10000).",
+                    },
+                    "max_response_mb": {
+                        "label": "Max response size (MB)",
+                        "schema": {"type": ["number", "null"]},
+                        "description": "The largest answer accepted, in megabytes (default 50).",
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login", "extra"],

@@ -10,13 +10,18 @@ from typing import Any
 
 from airflow_provider_truto.client import (
     DEFAULT_ACCOUNT_RATE_LIMIT,
+    DEFAULT_MAX_RESPONSE_MB,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_CAP,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_TOKEN_RATE_LIMIT,
     TrutoClient,
     TrutoConfig,
     clean_token,
+    json_body,
     normalise_base_url,
+    path_segment,
+    query_pairs,
 )
 from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
@@ -37,6 +42,8 @@ CONNECTION_EXTRAS = (
     "rate_limit",
     ENVIRONMENT_RATE_LIMIT,
     "rate_limit_redis_conn_id",
+    "page_cap",
+    "max_response_mb",
 )
 
 
@@ -47,8 +54,10 @@ class TrutoHook(BaseHook):
     is taken as is, a bare host gets ``https://``, empty means ``https://api.truto.one``); extras
     ``integrated_account_id`` (the default account), ``timeout`` (seconds, default 30), ``max_retries``
     (default 5), ``rate_limit`` (per account, default ``"50/10"``) and ``environment_rate_limit`` (per API
-    token, default ``"500/10"``; the older name ``token_rate_limit`` still works, with a warning). An
-    absent, null or empty extra means the default; only ``"off"`` switches pacing off.
+    token, default ``"500/10"``; the older name ``token_rate_limit`` still works, with a warning),
+    ``page_cap`` (the most pages one list walk reads before it fails, default 10000) and
+    ``max_response_mb`` (the largest answer accepted, default 50). An absent, null or empty extra means
+    the default; only ``"off"`` switches pacing off.
     ``rate_limit_redis_conn_id`` names a ``redis`` connection that keeps those budgets for every host.
     An argument given here wins over the connection extra, which wins over the default.
 
@@ -94,7 +103,7 @@ class TrutoHook(BaseHook):
         account = _first(self._integrated_account_id, _extra(extra, "integrated_account_id"), None)
         return TrutoConfig(
             token=clean_token(conn.password, f"{where}: password"),
-            base_url=normalise_base_url(host),
+            base_url=normalise_base_url(host, f"{where}: host"),
             integrated_account_id=account,
             timeout=_seconds(
                 where, "timeout", _first(self._timeout, _extra(extra, "timeout"), DEFAULT_TIMEOUT_SECONDS)
@@ -109,6 +118,17 @@ class TrutoHook(BaseHook):
             ),
             token_rate_limit=self._environment_rate_limit(where, extra),
             rate_limit_redis=self._rate_limit_redis(where, _extra(extra, "rate_limit_redis_conn_id")),
+            page_cap=_whole(
+                where, "page_cap", _first(_extra(extra, "page_cap"), DEFAULT_PAGE_CAP), minimum=1
+            ),
+            max_response_bytes=int(
+                _positive(
+                    where,
+                    "max_response_mb",
+                    _first(_extra(extra, "max_response_mb"), DEFAULT_MAX_RESPONSE_MB),
+                )
+                * 1e6
+            ),
         )
 
     def _environment_rate_limit(self, where: str, extra: Mapping[str, Any]) -> RateLimit | None:
@@ -239,6 +259,7 @@ class TrutoHook(BaseHook):
         channel_id = require_id("channel_id", channel_id)
         if remote_data is not None and not isinstance(remote_data, Mapping):
             raise TrutoInputError("remote_data", f"must be a mapping, got {type(remote_data).__name__}")
+        json_body(remote_data, "remote_data")  # named before any request, not as the whole body
         body: dict[str, Any] = {"channel": {"id": channel_id}}
         if remote_data:
             body["remote_data"] = dict(remote_data)
@@ -261,9 +282,10 @@ class TrutoHook(BaseHook):
         remote_query: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Fetch one channel."""
+        path_segment("channel_id", channel_id)  # ".", ".." and blanks are named as what the caller passed
         return self._channel_call(
             "get",
-            resource_id=require_id("channel_id", channel_id),
+            resource_id=channel_id,
             integrated_account_id=integrated_account_id,
             query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
         )
@@ -291,7 +313,7 @@ class TrutoHook(BaseHook):
     # -- integrated accounts (admin API) -------------------------------------------------------------
 
     def get_integrated_account(self, integrated_account_id: str | None = None) -> dict[str, Any]:
-        account = self.client.account_id(integrated_account_id)
+        account = path_segment("integrated_account_id", self.client.account_id(integrated_account_id))
         answer: dict[str, Any] = self.client.request("GET", f"/integrated-account/{account}")
         return answer
 
@@ -349,6 +371,7 @@ def response_options(
         raise TrutoInputError("exclude_fields", "must be a list of field names")
     if remote_query is not None and not isinstance(remote_query, Mapping):
         raise TrutoInputError("remote_query", f"must be a mapping, got {type(remote_query).__name__}")
+    query_pairs({"remote_query": remote_query}, "remote_query")
     return {
         "truto_response_format": None if response_format == "unified" else response_format,
         "truto_ignore_remote_data": True if ignore_remote_data else None,
@@ -388,10 +411,17 @@ def _seconds(where: str, name: str, value: Any) -> float:
     return number
 
 
-def _whole(where: str, name: str, value: Any) -> int:
+def _positive(where: str, name: str, value: Any) -> float:
     number = _number(where, name, value)
-    if number < 0 or not number.is_integer():
-        raise TrutoInputError(f"{where}: {name}", f"must be a whole number >= 0, got {value!r}")
+    if number <= 0:
+        raise TrutoInputError(f"{where}: {name}", f"must be a positive number, got {value!r}")
+    return number
+
+
+def _whole(where: str, name: str, value: Any, *, minimum: int = 0) -> int:
+    number = _number(where, name, value)
+    if number < minimum or not number.is_integer():
+        raise TrutoInputError(f"{where}: {name}", f"must be a whole number >= {minimum}, got {value!r}")
     return int(number)
 
 

@@ -9,26 +9,42 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
 import sqlite3
+import tempfile
+import time
 import traceback
+import tracemalloc
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_truto.client import TrutoClient, TrutoConfig
+from airflow_provider_truto.client import (
+    DEFAULT_MAX_RESPONSE_MB,
+    DEFAULT_PAGE_CAP,
+    TrutoClient,
+    TrutoConfig,
+    parse_retry_after,
+)
 from airflow_provider_truto.exceptions import (
     TrutoAuthError,
+    TrutoConnectionError,
     TrutoError,
     TrutoInputError,
+    TrutoInvalidResponseError,
+    TrutoNotFoundError,
     TrutoRedirectError,
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
+from airflow_provider_truto.retry import BACKOFF_BASE_SECONDS
+from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger, error_from_payload
 from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json, run_dag_test, token_leaks
@@ -36,10 +52,12 @@ from tests.hostile_servers import (
     HostileServer,
     Request,
     channel,
+    head,
     json_escaped,
     json_reply,
     page,
     reply,
+    stream_body,
 )
 
 CHANNELS = "/unified/instant-messaging/channels"
@@ -411,3 +429,342 @@ def test_no_token_in_the_triggers_log(
     assert logged.count("polling again later") == 3 and "boom ***" in logged
     [payload] = payloads
     assert payload["error_type"] == "TrutoRedirectError" and f"{DEAD}/?t=***" in payload["message"]
+
+
+# -- 3. a list that never ends is cut at the page cap -------------------------------------------------------
+
+GIVE_UP_AFTER = 300  # the endless server's own backstop, so a client without a cap fails instead of hanging
+
+
+def endless_list(cursor_of: Any = lambda n: f"cursor-{n}") -> Any:
+    """A channel list whose every page names a new next cursor (a fault upstream)."""
+    served = [0]
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        served[0] += 1
+        if served[0] > GIVE_UP_AFTER:
+            json_reply(sock, 400, {"statusCode": 400, "message": "the endless server gave up"})
+        else:
+            json_reply(sock, 200, page([channel(f"C{served[0]}")], cursor_of(served[0])))
+
+    return behaviour
+
+
+def test_an_endless_list_stops_at_the_page_cap() -> None:
+    with HostileServer(endless_list()) as server, client_for(server.url, page_cap=25) as client:
+        with pytest.raises(TrutoInvalidResponseError, match="after 25 pages, the connection's page_cap"):
+            list(client.paginate_unified("instant-messaging", "channels"))
+        assert len(server.requests) == 25
+
+
+def test_the_page_cap_is_a_connection_extra_with_a_generous_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TrutoConfig(token=TOKEN).page_cap == DEFAULT_PAGE_CAP == 10_000
+    with HostileServer(endless_list()) as server:
+        set_conn(monkeypatch, server.url, page_cap=30)
+        hook = TrutoHook("hostile")
+        assert hook.config.page_cap == 30
+        with pytest.raises(TrutoInvalidResponseError, match="page_cap"):
+            list(hook.list_channels())
+        assert len(server.requests) == 30
+
+
+def test_an_endless_list_fails_the_sensors_poke(monkeypatch: pytest.MonkeyPatch) -> None:
+    with HostileServer(endless_list()) as server:
+        set_conn(monkeypatch, server.url, page_cap=20)
+        sensor = TrutoNewChannelsSensor(task_id="s", truto_conn_id="hostile")
+        with pytest.raises(TrutoInvalidResponseError, match="page_cap"):
+            sensor.poke({})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("cursor_of", "match"),
+    [
+        (lambda n: f"cursor-{n}", "after 20 pages"),
+        (lambda n: {"after": n}, "next_cursor that is dict"),
+        (lambda n: 7, "next_cursor that is int"),
+    ],
+)
+def test_an_endless_list_or_a_cursor_not_text_ends_the_trigger_with_an_error_event(
+    monkeypatch: pytest.MonkeyPatch, cursor_of: Any, match: str
+) -> None:
+    with HostileServer(endless_list(cursor_of)) as server:
+        set_conn(monkeypatch, server.url, page_cap=20)
+        payloads = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=5))
+    [payload] = payloads
+    assert payload["error_type"] == "TrutoInvalidResponseError" and match in payload["message"]
+
+
+def test_a_cursor_that_is_not_text_is_an_invalid_answer() -> None:
+    with (
+        HostileServer(endless_list(lambda n: {"after": n})) as server,
+        client_for(server.url) as client,
+        pytest.raises(TrutoInvalidResponseError, match="next_cursor that is dict"),
+    ):
+        list(client.paginate_unified("instant-messaging", "channels"))
+
+
+# -- 5. no argument reaches another path ---------------------------------------------------------------------
+
+
+def test_dot_segments_are_refused_and_every_segment_is_quoted(monkeypatch: pytest.MonkeyPatch) -> None:
+    def account(request: Request, sock: socket.socket) -> None:
+        json_reply(sock, 200, {"id": "acct", "status": "active"})
+
+    with HostileServer(account) as server:
+        set_conn(monkeypatch, server.url)
+        hook = TrutoHook("hostile")
+        for bad in (".", ".."):
+            with pytest.raises(TrutoInputError) as caught:
+                hook.get_channel(bad)
+            assert caught.value.argument == "channel_id"
+            with pytest.raises(TrutoInputError) as caught:
+                hook.unified("..", "channels")
+            assert caught.value.argument == "model"
+            with pytest.raises(TrutoInputError) as caught:
+                hook.unified("instant-messaging", "channels", "get", resource_id=bad)
+            assert caught.value.argument == "resource_id"
+            with pytest.raises(TrutoInputError) as caught:
+                hook.get_integrated_account(bad)
+            assert caught.value.argument == "integrated_account_id"
+        assert server.requests == []
+        hook.get_integrated_account("acct?x=1#y")
+        hook.get_integrated_account("../unified/instant-messaging/channels")
+    assert [r.target for r in server.requests] == [
+        "/integrated-account/acct%3Fx%3D1%23y",
+        "/integrated-account/..%2Funified%2Finstant-messaging%2Fchannels",
+    ]
+
+
+# -- 7. a deadline for the whole answer, a cap on its size ---------------------------------------------------
+
+
+def trickle_body(request: Request, sock: socket.socket) -> None:
+    """A 200 that announces 400 bytes, then sends one every 25 ms (10 s in all)."""
+    sock.sendall(head(200, {"Content-Type": "application/json"}, length=400))
+    for _ in range(400):
+        sock.sendall(b" ")
+        time.sleep(0.025)
+
+
+def trickle_headers(request: Request, sock: socket.socket) -> None:
+    """The status line, then headers one byte every 25 ms (10 s in all)."""
+    sock.sendall(b"HTTP/1.1 200 OK\r\n")
+    for char in "X-Slow: " + "y" * 400:
+        sock.sendall(char.encode())
+        time.sleep(0.025)
+
+
+@pytest.mark.parametrize("behaviour", [trickle_body, trickle_headers])
+def test_a_trickling_server_is_cut_off_at_the_deadline(behaviour: Any) -> None:
+    with HostileServer(behaviour) as server, client_for(server.url, timeout=1.0) as client:
+        started = time.monotonic()
+        with pytest.raises(TrutoConnectionError, match="no complete answer within 1s") as caught:
+            client.unified("instant-messaging", "channels", "list")
+        elapsed = time.monotonic() - started
+    assert 0.9 <= elapsed < 1.8, elapsed  # the deadline, plus the watchdog's reaction: not 10 s
+    assert_token_free(caught.value)
+
+
+def test_the_trigger_cuts_a_trickling_server_off_and_polls_again(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with HostileServer(trickle_body) as server:
+        set_conn(monkeypatch, server.url, timeout=0.5)
+        assert asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 1, timeout=2.5)) == []
+    logged = "".join(capfd.readouterr())
+    # Each poll gives up after 0.5 s and the next one starts: several in 2.5 s, not one 10 s read.
+    assert logged.count("no complete answer within 0.5s") >= 3
+    assert len(server.requests) >= 3
+
+
+def flood(total: int, *, announce: bool) -> Any:
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        stream_body(servers[-1], sock, total=total, length=total if announce else None)
+
+    servers: list[HostileServer] = []
+    return behaviour, servers
+
+
+@pytest.mark.parametrize("announce", [True, False])
+def test_a_huge_answer_is_refused_while_it_streams(announce: bool) -> None:
+    behaviour, holder = flood(100_000_000, announce=announce)
+    with HostileServer(behaviour) as server:
+        holder.append(server)
+        with client_for(server.url, max_response_bytes=1_000_000) as client:
+            tracemalloc.start()
+            try:
+                with pytest.raises(TrutoInvalidResponseError, match="over the cap of 1 MB") as caught:
+                    client.unified("instant-messaging", "channels", "list")
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    assert "max_response_mb" in str(caught.value)
+    assert peak < 8_000_000, peak  # a few times the cap, not the 100 MB sent
+    assert server.sent[-1] < 40_000_000  # the client hung up early (kernel buffers hold a few MB)
+    if announce:
+        assert "answered 100000000 bytes" in str(caught.value)
+
+
+def test_the_size_cap_is_a_connection_extra_with_a_generous_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TrutoConfig(token=TOKEN).max_response_bytes == DEFAULT_MAX_RESPONSE_MB * 1e6 == 50_000_000
+    set_conn(monkeypatch, "http://127.0.0.1:9", max_response_mb="2.5", timeout="")
+    config = TrutoHook("hostile").config
+    assert config.max_response_bytes == 2_500_000 and config.timeout == 30.0
+
+
+def test_the_trigger_refuses_a_huge_answer_with_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    behaviour, holder = flood(20_000_000, announce=False)
+    with HostileServer(behaviour) as server:
+        holder.append(server)
+        set_conn(monkeypatch, server.url, max_response_mb=1)
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=5))
+    assert (
+        payload["error_type"] == "TrutoInvalidResponseError" and "over the cap of 1 MB" in payload["message"]
+    )
+
+
+# -- 8. every failure of a poll is a retry or an error event, never an escaped exception ---------------------
+
+
+def test_a_page_of_non_objects_is_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    def junk(request: Request, sock: socket.socket) -> None:
+        json_reply(sock, 200, page([channel("C1"), "C2", 3, None], None))
+
+    with HostileServer(junk) as server:
+        set_conn(monkeypatch, server.url)
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=3))
+    assert payload["error_type"] == "TrutoInvalidResponseError" and "holding str" in payload["message"]
+
+
+def test_an_unusable_rate_limit_directory_is_an_error_event(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("TRUTO_RATE_LIMIT_DIR", str(not_a_directory / "sub"))
+    # The user's own directory, where pacing falls back to, is unusable too.
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory / "tmp"))
+    with HostileServer(one_page) as server:
+        set_conn(monkeypatch, server.url, rate_limit="5/1", environment_rate_limit="5/1")
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=3))
+    assert payload["status"] == "error" and "TRUTO_RATE_LIMIT_DIR" in payload["message"]
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("argument", ["poll_interval", "lookback_seconds"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_nan_or_infinite_interval_is_refused(argument: str, value: float) -> None:
+    with pytest.raises(TrutoInputError) as caught:
+        TrutoNewChannelsTrigger(**{argument: value})
+    assert caught.value.argument == argument
+
+
+# -- 10. odd input: a clear TrutoInputError, or the documented behaviour ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "argument"),
+    [
+        ({"timeout": "nan"}, "timeout"),
+        ({"timeout": "inf"}, "timeout"),
+        ({"timeout": 1e400}, "timeout"),
+        ({"max_retries": "nan"}, "max_retries"),
+        ({"max_retries": "inf"}, "max_retries"),
+        ({"max_retries": 2.5}, "max_retries"),
+        ({"page_cap": 0}, "page_cap"),
+        ({"max_response_mb": "nan"}, "max_response_mb"),
+    ],
+)
+def test_nan_or_infinite_numbers_in_the_connection_are_named(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], argument: str
+) -> None:
+    set_conn(monkeypatch, "http://127.0.0.1:9", **extra)
+    with pytest.raises(TrutoInputError) as caught:
+        _ = TrutoHook("hostile").config
+    assert caught.value.argument == f"connection 'hostile': {argument}"
+
+
+@pytest.mark.parametrize(
+    ("settings", "argument"),
+    [
+        ({"timeout": math.nan}, "timeout"),
+        ({"timeout": math.inf}, "timeout"),
+        ({"max_retries": math.inf}, "max_retries"),
+        ({"max_retry_wait": math.nan}, "max_retry_wait"),
+        ({"page_cap": 0}, "page_cap"),
+    ],
+)
+def test_nan_or_infinite_numbers_in_the_config_are_named(settings: dict[str, Any], argument: str) -> None:
+    with pytest.raises(TrutoInputError) as caught:
+        TrutoConfig(token=TOKEN, **settings)
+    assert caught.value.argument == argument
+
+
+@pytest.mark.parametrize(
+    "host", ["http://", "https://", "ftp://truto.example", "file:///etc/passwd", "http:///x"]
+)
+def test_a_base_url_without_host_or_of_another_scheme_is_named(
+    monkeypatch: pytest.MonkeyPatch, host: str
+) -> None:
+    set_conn(monkeypatch, host)
+    with pytest.raises(TrutoInputError) as caught:
+        _ = TrutoHook("hostile").config
+    assert caught.value.argument == "connection 'hostile': host"
+    with pytest.raises(TrutoInputError) as caught:
+        TrutoConfig(token=TOKEN, base_url=host)
+    assert caught.value.argument == "base_url"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"remote_data": {"when": datetime(2026, 1, 1)}}, "remote_data"),
+        ({"remote_data": {"ids": {1, 2}}}, "remote_data"),
+        ({"remote_data": {"ratio": math.nan}}, "remote_data"),
+        ({"remote_query": {"filter": [{"a": 1}]}}, "remote_query"),
+        ({"remote_query": {"ids": [[1, 2]]}}, "remote_query"),
+    ],
+)
+def test_remote_data_and_remote_query_truto_cannot_carry_are_named(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], argument: str
+) -> None:
+    with HostileServer(one_page) as server:
+        set_conn(monkeypatch, server.url)
+        with pytest.raises(TrutoInputError) as caught:
+            TrutoHook("hostile").join_channel("C1", **kwargs)
+        assert caught.value.argument == argument and server.requests == []
+
+
+@pytest.mark.parametrize("retry_after", ["NaN", "-5", "inf", "-inf"])
+def test_an_unreadable_retry_after_falls_back_to_the_backoff(retry_after: str) -> None:
+    answers = iter([429, 200])
+
+    def limited(request: Request, sock: socket.socket) -> None:
+        if next(answers) == 429:
+            json_reply(sock, 429, {"statusCode": 429, "message": "slow down"}, {"Retry-After": retry_after})
+        else:
+            one_page(request, sock)
+
+    waits: list[float] = []
+    with HostileServer(limited) as server:
+        config = TrutoConfig(
+            token=TOKEN, base_url=server.url, integrated_account_id=ACCOUNT, max_retries=1,
+            account_rate_limit=None, token_rate_limit=None,
+        )  # fmt: skip
+        with TrutoClient(config, sleep=waits.append) as client:
+            client.unified("instant-messaging", "channels", "list")
+    [wait] = waits
+    assert BACKOFF_BASE_SECONDS / 2 <= wait <= BACKOFF_BASE_SECONDS  # the first backoff step, not 0
+    assert parse_retry_after(retry_after) is None
+
+
+def test_a_connection_missing_on_the_triggerer_is_reported_as_missing() -> None:
+    [payload] = asyncio.run(
+        trigger_events(TrutoNewChannelsTrigger(truto_conn_id="no_such_conn"), 1, timeout=5)
+    )
+    assert payload["status_code"] is None
+    sensor = TrutoNewChannelsSensor(task_id="s", truto_conn_id="no_such_conn", deferrable=True)
+    with pytest.raises(TrutoInputError) as caught:
+        sensor.execute_complete({}, payload)  # type: ignore[arg-type]
+    assert caught.value.argument == "truto_conn_id" and "no_such_conn" in str(caught.value)
+    assert "missing" in str(caught.value) and not isinstance(caught.value, TrutoNotFoundError)
