@@ -536,7 +536,9 @@ def decode_answer(
             body=redacted[:BODY_EXCERPT_CHARS],
         )
     else:
-        answer, changed = redact_value(answer, token)
+        # Decoding only changes text at a backslash (an escape): without one, every decoded string is a
+        # piece of the text redacted above, and the walk would find nothing.
+        answer, changed = redact_value(answer, token) if "\\" in redacted else (answer, False)
         if changed or redacted != text:
             log.warning("%s: the answer held the API token; it was replaced by *** before use", call)
         return answer
