@@ -63,7 +63,7 @@ class TrutoHook(BaseHook):
 
     :param truto_conn_id: the Airflow connection to use.
     :param integrated_account_id: the account to act on when a call names none.
-    :param timeout: seconds to wait for each attempt.
+    :param timeout: seconds one attempt may take, the whole answer included.
     :param max_retries: retries of a transient failure (429, 408, 500, 502, 504, connection errors).
     """
 
