@@ -35,13 +35,13 @@ from airflow_provider_truto.exceptions import (
 from airflow_provider_truto.query import encode_query
 from airflow_provider_truto.ratelimit import RateLimit, RateLimiters
 from airflow_provider_truto.ratelimit_redis import RedisSettings
+from airflow_provider_truto.redaction import Secret, redact_value
 from airflow_provider_truto.redaction import redact as redact  # re-exported: the trigger used it from here
-from airflow_provider_truto.redaction import redact_value
 from airflow_provider_truto.retry import retry_policy
 from airflow_provider_truto.validation import optional_count, require_count, require_id
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ class TrutoConfig:
     max_response_bytes: int = int(DEFAULT_MAX_RESPONSE_MB * 1e6)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "token", clean_token(self.token, "token"))
+        token = Secret(self.token) if isinstance(self.token, str) else self.token
+        object.__setattr__(self, "token", clean_token(token, "token"))
         for name in ("timeout", "max_retry_wait"):
             seconds = getattr(self, name)
             if (
@@ -110,7 +111,7 @@ def clean_token(value: Any, argument: str) -> str:
     """
     if not isinstance(value, str) or not value.strip():
         raise TrutoInputError(argument, "the API token is empty; set the connection's password")
-    token = value.strip()
+    token = Secret(value.strip())
     if not all("!" <= char <= "~" for char in token):
         raise TrutoInputError(
             argument,
@@ -405,10 +406,11 @@ class TrutoClient:
         if redirect is not None:
             raise redirect
         reader.expect(response.headers.get("Content-Length"))
-        for chunk in response.iter_content(STREAM_CHUNK_BYTES):
-            reader.add(chunk)
-        if deadline.cut:  # a body without a length ends "cleanly" when the watchdog shuts the socket
-            raise reader.timed_out()
+        failure = reader.read(response.iter_content(STREAM_CHUNK_BYTES))
+        if failure is None and deadline.cut:  # a body without a length ends "cleanly" when cut
+            failure = reader.timed_out()
+        if failure is not None:
+            raise failure
         return decode_answer(
             response.status_code,
             decode_text(reader.body, response.headers.get("Content-Type")),
@@ -476,12 +478,33 @@ class AnswerReader:
         if announced > self.max_bytes:
             raise self.too_large(announced)
 
-    def add(self, chunk: bytes) -> None:
+    def read(self, chunks: Iterable[bytes]) -> TrutoError | None:
+        """Read the body from ``chunks``; the error if a limit is passed.
+
+        The error is returned, not raised: no frame of its traceback then holds a raw chunk (tracebacks
+        that print local variables would show what a server echoed).
+        """
+        for chunk in chunks:
+            failure = self.add(chunk)
+            if failure is not None:
+                return failure
+        return None
+
+    async def aread(self, chunks: AsyncIterable[bytes]) -> TrutoError | None:
+        """:meth:`read` for an async stream."""
+        async for chunk in chunks:
+            failure = self.add(chunk)
+            if failure is not None:
+                return failure
+        return None
+
+    def add(self, chunk: bytes) -> TrutoError | None:
         if len(self.body) + len(chunk) > self.max_bytes:
-            raise self.too_large(None)
+            return self.too_large(None)
         if self.expired():
-            raise self.timed_out()
+            return self.timed_out()
         self.body += chunk
+        return None
 
     def timed_out(self) -> TrutoConnectionError:
         return TrutoConnectionError(
@@ -520,6 +543,7 @@ def decode_answer(
     place (and a warning): refusing it would fail a write that went through.
     """
     redacted = redact(text, token)
+    held_token, text = redacted != text, redacted  # no local keeps the unredacted text past here
     reason = redact(reason, token) if reason else reason
     if status_code >= 400:
         raise error_from_answer(
@@ -539,7 +563,7 @@ def decode_answer(
         # Decoding only changes text at a backslash (an escape): without one, every decoded string is a
         # piece of the text redacted above, and the walk would find nothing.
         answer, changed = redact_value(answer, token) if "\\" in redacted else (answer, False)
-        if changed or redacted != text:
+        if changed or held_token:
             log.warning("%s: the answer held the API token; it was replaced by *** before use", call)
         return answer
     raise failure

@@ -20,6 +20,19 @@ MASK = "***"
 _ESCAPE_MARKS = ("\\", "%", "&")
 
 
+class Secret(str):
+    """A ``str`` whose ``repr`` is ``'***'``: the token as the client holds it.
+
+    Tracebacks that print each frame's local variables (Airflow 3.0's console, ``rich``) show ``repr``;
+    the value itself is unchanged for headers, hashing and redaction.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
 def redact(text: str, token: str) -> str:
     """``text`` with every spelling of ``token`` replaced by ``***``."""
     if not token or not text:

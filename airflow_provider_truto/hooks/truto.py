@@ -27,6 +27,7 @@ from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
 from airflow_provider_truto.ratelimit import RateLimit
 from airflow_provider_truto.ratelimit_redis import RedisSettings
+from airflow_provider_truto.redaction import Secret
 from airflow_provider_truto.validation import require_id
 
 INSTANT_MESSAGING = "instant-messaging"
@@ -91,18 +92,13 @@ class TrutoHook(BaseHook):
     @cached_property
     def config(self) -> TrutoConfig:
         """The client configuration read from the connection, once per hook."""
-        conn = self.get_connection(self.truto_conn_id)
-        extra = conn.extra_dejson or {}
+        host, password, extra = _connection_fields(self.get_connection(self.truto_conn_id))
         where = f"connection {self.truto_conn_id!r}"
-        host = conn.host or ""
-        if host and "://" not in host:  # a bare host: the port and scheme may sit in their own fields
-            host = f"{host}:{conn.port}" if conn.port else host
-            host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
-        if not conn.password:
+        if not password:
             raise TrutoInputError(f"{where}: password", "the connection has no API token")
         account = _first(self._integrated_account_id, _extra(extra, "integrated_account_id"), None)
         return TrutoConfig(
-            token=clean_token(conn.password, f"{where}: password"),
+            token=clean_token(password, f"{where}: password"),
             base_url=normalise_base_url(host, f"{where}: host"),
             integrated_account_id=account,
             timeout=_seconds(
@@ -378,6 +374,19 @@ def response_options(
         "truto_exclude_fields": list(exclude_fields) if exclude_fields else None,
         "remote_query": dict(remote_query) if remote_query else None,
     }
+
+
+def _connection_fields(conn: Any) -> tuple[str, Secret | None, Mapping[str, Any]]:
+    """``(host, token, extras)`` of a connection, the token wrapped so that no traceback shows it.
+
+    Never raises: checks happen in frames that hold no ``Connection``, whose ``repr`` shows the password.
+    """
+    host = conn.host or ""
+    if host and "://" not in host:  # a bare host: the port and scheme may sit in their own fields
+        host = f"{host}:{conn.port}" if conn.port else host
+        host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
+    password = Secret(conn.password) if isinstance(conn.password, str) and conn.password else None
+    return host, password, conn.extra_dejson or {}
 
 
 def _first(*values: Any) -> Any:

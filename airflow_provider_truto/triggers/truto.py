@@ -380,8 +380,9 @@ class _ChannelPoller:
             if redirect is not None:
                 raise redirect
             reader.expect(response.headers.get("Content-Length"))
-            async for chunk in response.aiter_bytes(STREAM_CHUNK_BYTES):
-                reader.add(chunk)
+            failure = await reader.aread(response.aiter_bytes(STREAM_CHUNK_BYTES))
+            if failure is not None:
+                raise failure
             return decode_answer(
                 response.status_code,
                 decode_text(reader.body, response.headers.get("Content-Type")),
