@@ -8,6 +8,7 @@
         ├── TrutoConnectionError        no HTTP answer: refused, reset, timed out [transient]
         ├── TrutoInvalidResponseError   an answer that is not the JSON promised   [not retried by the hook]
         └── TrutoHTTPError              Truto answered with an error status
+            ├── TrutoRedirectError      3xx: the Base URL points at a redirect     [permanent]
             ├── TrutoBadRequestError    400, 405, 409, 422: the request or the write was refused [permanent]
             ├── TrutoAuthError          401, 403: bad token, account needs re-auth, missing scope [permanent]
             ├── TrutoNotFoundError      404                                        [permanent]
@@ -37,6 +38,7 @@ __all__ = [
     "TrutoInvalidResponseError",
     "TrutoNotFoundError",
     "TrutoRateLimitError",
+    "TrutoRedirectError",
     "TrutoServerError",
     "error_for_status",
 ]
@@ -113,6 +115,15 @@ class TrutoHTTPError(TrutoError):
         super().__init__(message, **kwargs)
 
 
+class TrutoRedirectError(TrutoHTTPError, AirflowFailException):
+    """3xx: the server redirected. Redirects are never followed (a redirected POST would come back as a
+    GET without its body); ``location`` holds where it pointed, redacted. Fix the connection's Base URL."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kwargs: Any) -> None:
+        self.location = location
+        super().__init__(message, **kwargs)
+
+
 class TrutoBadRequestError(TrutoHTTPError, AirflowFailException):
     """400, 405, 409 or 422: Truto or the provider refused the request as sent."""
 
@@ -163,6 +174,7 @@ def error_for_status(
     cls = _BY_STATUS.get(status_code)
     if cls is None:
         cls = TrutoServerError if status_code >= 500 else TrutoHTTPError
+        cls = TrutoRedirectError if 300 <= status_code < 400 else cls
     return cls(
         message,
         retry_after=retry_after,

@@ -60,10 +60,21 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["string", "null"], "default": "50/10"},
                         "description": "REQUESTS/SECONDS paced per integrated account, or 'off'.",
                     },
-                    "token_rate_limit": {
-                        "label": "Per-token rate limit",
+                    "environment_rate_limit": {
+                        "label": "Per-environment rate limit",
                         "schema": {"type": ["string", "null"], "default": "500/10"},
-                        "description": "REQUESTS/SECONDS paced for the API token, or 'off'.",
+                        "description": "REQUESTS/SECONDS paced for the API token (one per environment), "
+                        "or 'off'.",
+                    },
+                    "page_cap": {
+                        "label": "Page cap",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                        "description": "The most pages one list walk reads before it fails (default 10000).",
+                    },
+                    "max_response_mb": {
+                        "label": "Max response size (MB)",
+                        "schema": {"type": ["number", "null"]},
+                        "description": "The largest answer accepted, in megabytes (default 50).",
                     },
                 },
                 "ui-field-behaviour": {

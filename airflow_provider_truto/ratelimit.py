@@ -72,14 +72,21 @@ class RateLimit:
 
     @classmethod
     def parse(cls, spec: str | RateLimit | None) -> RateLimit | None:
-        """Read ``"50/10"`` (50 requests per 10 s); ``None``, ``""`` and ``"off"`` switch pacing off."""
+        """Read ``"50/10"`` (50 requests per 10 s); ``"off"`` (any case) switches pacing off.
+
+        Only ``"off"`` does: an empty text, ``"none"`` or anything else unreadable is a ``ValueError``, so
+        a typo or a cleared field never silently removes the pacing. ``None`` (the Python value) and a
+        ``RateLimit`` are returned as they are.
+        """
         if spec is None or isinstance(spec, RateLimit):
             return spec
-        if spec.strip().lower() in ("", "off", "none"):
+        if spec.strip().lower() == "off":
             return None
         match = _SPEC.match(spec)
         if not match:
-            raise ValueError(f"expected REQUESTS/SECONDS such as '50/10' or 'off', got {spec!r}")
+            raise ValueError(
+                f"expected REQUESTS/SECONDS such as '50/10', or 'off' to switch pacing off, got {spec!r}"
+            )
         return cls(int(match.group(1)), float(match.group(2)))
 
     def __str__(self) -> str:

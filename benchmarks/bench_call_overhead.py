@@ -71,7 +71,8 @@ def main(rounds: int = 15, calls: int = 200) -> None:
 
         os.environ["AIRFLOW_CONN_TRUTO_BENCH"] = json.dumps(
             {"conn_type": "truto", "host": url, "password": TOKEN,
-             "extra": {"integrated_account_id": ACCOUNT, "rate_limit": "off", "token_rate_limit": "off"}}
+             "extra": {"integrated_account_id": ACCOUNT, "rate_limit": "off",
+                       "environment_rate_limit": "off"}}
         )  # fmt: skip
         hook = TrutoHook("truto_bench")
         unlimited = RateLimit(1_000_000, 1.0)  # pacing on, but never waiting: measures its own cost

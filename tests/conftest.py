@@ -69,7 +69,7 @@ def make_client(sandbox: TrutoSandbox, sleeps: SleepRecorder) -> Iterator[Callab
 
 def connection_json(sandbox: TrutoSandbox, **extra: Any) -> str:
     """An AIRFLOW_CONN_* value for the sandbox; pacing off unless a test asks for it."""
-    extras = {"integrated_account_id": ACCOUNT, "rate_limit": "off", "token_rate_limit": "off", **extra}
+    extras = {"integrated_account_id": ACCOUNT, "rate_limit": "off", "environment_rate_limit": "off", **extra}
     return json.dumps({"conn_type": "truto", "host": sandbox.url, "password": sandbox.token, "extra": extras})
 
 

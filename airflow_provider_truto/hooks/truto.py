@@ -3,44 +3,68 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 from airflow_provider_truto.client import (
     DEFAULT_ACCOUNT_RATE_LIMIT,
+    DEFAULT_MAX_RESPONSE_MB,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_CAP,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_TOKEN_RATE_LIMIT,
     TrutoClient,
     TrutoConfig,
+    clean_token,
+    json_body,
     normalise_base_url,
+    path_segment,
+    query_pairs,
 )
 from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
 from airflow_provider_truto.ratelimit import RateLimit
 from airflow_provider_truto.ratelimit_redis import RedisSettings
+from airflow_provider_truto.redaction import Secret
 from airflow_provider_truto.validation import require_id
 
 INSTANT_MESSAGING = "instant-messaging"
 CHANNELS = "channels"
 RESPONSE_FORMATS = frozenset({"unified", "raw", "normalized", "stream"})
-_UNSET: Any = object()
+ENVIRONMENT_RATE_LIMIT = "environment_rate_limit"
+DEPRECATED_TOKEN_RATE_LIMIT = "token_rate_limit"
+# Every extra the hook reads: none may hold a word Airflow's secrets masker treats as sensitive.
+CONNECTION_EXTRAS = (
+    "integrated_account_id",
+    "timeout",
+    "max_retries",
+    "rate_limit",
+    ENVIRONMENT_RATE_LIMIT,
+    "rate_limit_redis_conn_id",
+    "page_cap",
+    "max_response_mb",
+)
 
 
 class TrutoHook(BaseHook):
     """Talks to Truto's unified API through an Airflow connection of type ``truto``.
 
-    The connection: password = API token; host = base URL (a full URL is taken as is, a bare host gets
-    ``https://``, empty means ``https://api.truto.one``); extras ``integrated_account_id`` (the default
-    account), ``timeout`` (seconds, default 30), ``max_retries`` (default 5), ``rate_limit`` (per account,
-    default ``"50/10"``) and ``token_rate_limit`` (default ``"500/10"``); ``"off"`` switches pacing off;
+    The connection: password = API token (surrounding whitespace is ignored); host = base URL (a full URL
+    is taken as is, a bare host gets ``https://``, empty means ``https://api.truto.one``); extras
+    ``integrated_account_id`` (the default account), ``timeout`` (seconds, default 30), ``max_retries``
+    (default 5), ``rate_limit`` (per account, default ``"50/10"``) and ``environment_rate_limit`` (per API
+    token, default ``"500/10"``; the older name ``token_rate_limit`` still works, with a warning),
+    ``page_cap`` (the most pages one list walk reads before it fails, default 10000) and
+    ``max_response_mb`` (the largest answer accepted, default 50). An absent, null or empty extra means
+    the default; only ``"off"`` switches pacing off.
     ``rate_limit_redis_conn_id`` names a ``redis`` connection that keeps those budgets for every host.
     An argument given here wins over the connection extra, which wins over the default.
 
     :param truto_conn_id: the Airflow connection to use.
     :param integrated_account_id: the account to act on when a call names none.
-    :param timeout: seconds to wait for each attempt.
+    :param timeout: seconds one attempt may take, the whole answer included.
     :param max_retries: retries of a transient failure (429, 408, 500, 502, 504, connection errors).
     """
 
@@ -68,37 +92,67 @@ class TrutoHook(BaseHook):
     @cached_property
     def config(self) -> TrutoConfig:
         """The client configuration read from the connection, once per hook."""
-        conn = self.get_connection(self.truto_conn_id)
-        extra = conn.extra_dejson or {}
+        host, password, extra = _connection_fields(self.get_connection(self.truto_conn_id))
         where = f"connection {self.truto_conn_id!r}"
-        host = conn.host or ""
-        if host and "://" not in host:  # a bare host: the port and scheme may sit in their own fields
-            host = f"{host}:{conn.port}" if conn.port else host
-            host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
-        if not conn.password:
+        if not password:
             raise TrutoInputError(f"{where}: password", "the connection has no API token")
+        account = _first(self._integrated_account_id, _extra(extra, "integrated_account_id"), None)
         return TrutoConfig(
-            token=conn.password,
-            base_url=normalise_base_url(host),
-            integrated_account_id=self._integrated_account_id or extra.get("integrated_account_id") or None,
-            timeout=_number(
-                where, "timeout", _first(self._timeout, extra.get("timeout"), DEFAULT_TIMEOUT_SECONDS)
+            token=clean_token(password, f"{where}: password"),
+            base_url=normalise_base_url(host, f"{where}: host"),
+            integrated_account_id=account,
+            timeout=_seconds(
+                where, "timeout", _first(self._timeout, _extra(extra, "timeout"), DEFAULT_TIMEOUT_SECONDS)
             ),
-            max_retries=int(
-                _number(
-                    where,
-                    "max_retries",
-                    _first(self._max_retries, extra.get("max_retries"), DEFAULT_MAX_RETRIES),
-                )
+            max_retries=_whole(
+                where,
+                "max_retries",
+                _first(self._max_retries, _extra(extra, "max_retries"), DEFAULT_MAX_RETRIES),
             ),
             account_rate_limit=_rate_limit(
-                where, "rate_limit", extra.get("rate_limit", _UNSET), DEFAULT_ACCOUNT_RATE_LIMIT
+                where, "rate_limit", _extra(extra, "rate_limit"), DEFAULT_ACCOUNT_RATE_LIMIT
             ),
-            token_rate_limit=_rate_limit(
-                where, "token_rate_limit", extra.get("token_rate_limit", _UNSET), DEFAULT_TOKEN_RATE_LIMIT
+            token_rate_limit=self._environment_rate_limit(where, extra),
+            rate_limit_redis=self._rate_limit_redis(where, _extra(extra, "rate_limit_redis_conn_id")),
+            page_cap=_whole(
+                where, "page_cap", _first(_extra(extra, "page_cap"), DEFAULT_PAGE_CAP), minimum=1
             ),
-            rate_limit_redis=self._rate_limit_redis(where, extra.get("rate_limit_redis_conn_id")),
+            max_response_bytes=int(
+                _positive(
+                    where,
+                    "max_response_mb",
+                    _first(_extra(extra, "max_response_mb"), DEFAULT_MAX_RESPONSE_MB),
+                )
+                * 1e6
+            ),
         )
+
+    def _environment_rate_limit(self, where: str, extra: Mapping[str, Any]) -> RateLimit | None:
+        """``environment_rate_limit``, or the deprecated ``token_rate_limit`` of older connections.
+
+        Airflow masks every extra whose name holds "token" as a secret (its form then saves ``***``), hence
+        the rename. The old name still works, with one warning per hook; when both are set, the new wins.
+        """
+        new, old = _extra(extra, ENVIRONMENT_RATE_LIMIT), _extra(extra, DEPRECATED_TOKEN_RATE_LIMIT)
+        name, value = ENVIRONMENT_RATE_LIMIT, new
+        if old is not None and new is not None:
+            self.log.warning(
+                "%s sets both %r and the deprecated %r: %r is used; remove %r",
+                where,
+                ENVIRONMENT_RATE_LIMIT,
+                DEPRECATED_TOKEN_RATE_LIMIT,
+                ENVIRONMENT_RATE_LIMIT,
+                DEPRECATED_TOKEN_RATE_LIMIT,
+            )
+        elif old is not None:
+            self.log.warning(
+                "%s: the extra %r is deprecated; rename it to %r (same value)",
+                where,
+                DEPRECATED_TOKEN_RATE_LIMIT,
+                ENVIRONMENT_RATE_LIMIT,
+            )
+            name, value = DEPRECATED_TOKEN_RATE_LIMIT, old
+        return _rate_limit(where, name, value, DEFAULT_TOKEN_RATE_LIMIT)
 
     def _rate_limit_redis(self, where: str, conn_id: Any) -> RedisSettings | None:
         """The Redis connection that keeps the budgets for every host; None: this host's lock files."""
@@ -201,6 +255,7 @@ class TrutoHook(BaseHook):
         channel_id = require_id("channel_id", channel_id)
         if remote_data is not None and not isinstance(remote_data, Mapping):
             raise TrutoInputError("remote_data", f"must be a mapping, got {type(remote_data).__name__}")
+        json_body(remote_data, "remote_data")  # named before any request, not as the whole body
         body: dict[str, Any] = {"channel": {"id": channel_id}}
         if remote_data:
             body["remote_data"] = dict(remote_data)
@@ -223,9 +278,10 @@ class TrutoHook(BaseHook):
         remote_query: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Fetch one channel."""
+        path_segment("channel_id", channel_id)  # ".", ".." and blanks are named as what the caller passed
         return self._channel_call(
             "get",
-            resource_id=require_id("channel_id", channel_id),
+            resource_id=channel_id,
             integrated_account_id=integrated_account_id,
             query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
         )
@@ -253,7 +309,7 @@ class TrutoHook(BaseHook):
     # -- integrated accounts (admin API) -------------------------------------------------------------
 
     def get_integrated_account(self, integrated_account_id: str | None = None) -> dict[str, Any]:
-        account = self.client.account_id(integrated_account_id)
+        account = path_segment("integrated_account_id", self.client.account_id(integrated_account_id))
         answer: dict[str, Any] = self.client.request("GET", f"/integrated-account/{account}")
         return answer
 
@@ -311,6 +367,7 @@ def response_options(
         raise TrutoInputError("exclude_fields", "must be a list of field names")
     if remote_query is not None and not isinstance(remote_query, Mapping):
         raise TrutoInputError("remote_query", f"must be a mapping, got {type(remote_query).__name__}")
+    query_pairs({"remote_query": remote_query}, "remote_query")
     return {
         "truto_response_format": None if response_format == "unified" else response_format,
         "truto_ignore_remote_data": True if ignore_remote_data else None,
@@ -319,22 +376,75 @@ def response_options(
     }
 
 
+def _connection_fields(conn: Any) -> tuple[str, Secret | None, Mapping[str, Any]]:
+    """``(host, token, extras)`` of a connection, the token wrapped so that no traceback shows it.
+
+    Never raises: checks happen in frames that hold no ``Connection``, whose ``repr`` shows the password.
+    """
+    host = conn.host or ""
+    if host and "://" not in host:  # a bare host: the port and scheme may sit in their own fields
+        host = f"{host}:{conn.port}" if conn.port else host
+        host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
+    password = Secret(conn.password) if isinstance(conn.password, str) and conn.password else None
+    return host, password, conn.extra_dejson or {}
+
+
 def _first(*values: Any) -> Any:
-    return next(value for value in values if value is not None and value != "")
+    return next((value for value in values if value is not None and value != ""), None)
+
+
+def _extra(extra: Mapping[str, Any], name: str) -> Any:
+    """An extra's value; ``None`` when it is absent, null or blank, which all mean "the default"."""
+    value = extra.get(name)
+    if isinstance(value, str):
+        value = value.strip()
+    return None if value is None or value == "" else value
 
 
 def _number(where: str, name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TrutoInputError(f"{where}: {name}", f"must be a number, got {value!r}") from None
+    number: float | None = None
+    if not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            number = None
+    if number is None or not math.isfinite(number):
+        raise TrutoInputError(f"{where}: {name}", f"must be a finite number, got {value!r}")
     return number
 
 
+def _seconds(where: str, name: str, value: Any) -> float:
+    number = _number(where, name, value)
+    if number <= 0:
+        raise TrutoInputError(f"{where}: {name}", f"must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def _positive(where: str, name: str, value: Any) -> float:
+    number = _number(where, name, value)
+    if number <= 0:
+        raise TrutoInputError(f"{where}: {name}", f"must be a positive number, got {value!r}")
+    return number
+
+
+def _whole(where: str, name: str, value: Any, *, minimum: int = 0) -> int:
+    number = _number(where, name, value)
+    if number < minimum or not number.is_integer():
+        raise TrutoInputError(f"{where}: {name}", f"must be a whole number >= {minimum}, got {value!r}")
+    return int(number)
+
+
 def _rate_limit(where: str, name: str, value: Any, default: RateLimit) -> RateLimit | None:
-    if value is _UNSET:
+    """Empty means the default; only ``off`` switches pacing off; anything else unreadable is named."""
+    if value is None:
         return default
-    try:
-        return RateLimit.parse(value if value is None else str(value))
-    except ValueError as error:
-        raise TrutoInputError(f"{where}: {name}", str(error)) from None
+    problem = None
+    if isinstance(value, str):
+        try:
+            return RateLimit.parse(value)
+        except ValueError as error:
+            problem = str(error)
+    raise TrutoInputError(
+        f"{where}: {name}",
+        problem or f"expected REQUESTS/SECONDS such as '50/10', or 'off' to switch pacing off, got {value!r}",
+    )

@@ -18,6 +18,7 @@ from airflow_provider_truto.exceptions import (
     TrutoBadRequestError,
     TrutoError,
     TrutoInputError,
+    TrutoRedirectError,
 )
 from airflow_provider_truto.validation import require_count, require_id
 
@@ -54,8 +55,9 @@ class JoinChannelOperator(BaseOperator):
     the hook's retries is tried no further. The other accounts finish, then the task fails if anything
     failed, so Airflow's retry can take it up.
 
-    Every join carries an idempotency key derived from the DAG run, account and channel, so an Airflow
-    retry of the task repeats no join that already went through. A retried batch (try 2 and later) with at
+    Every join carries an idempotency key derived from the DAG run, the task and its map index, the
+    account and the channel, so an Airflow retry of the task repeats no join that already went through.
+    A retried batch (try 2 and later) with at
     least ``MEMBERSHIP_CHECK_MIN_CHANNELS`` channels of an account first reads that account's channel list
     (at most one page per ``CHANNELS_PER_MEMBERSHIP_PAGE`` of its channels) and counts the channels the bot
     is already in as joined without sending their joins again.
@@ -278,12 +280,15 @@ def classify_join_error(error: TrutoError) -> tuple[str, str, bool]:
     """``(outcome, reason, account_failed)`` for a join that raised.
 
     A channel that can never be joined is ``skipped``; anything else is ``failed``. Errors about the
-    account rather than the channel (bad token, re-auth needed, blocked, read-only) fail the account.
+    account rather than the channel (bad token, re-auth needed, blocked, read-only, a Base URL that
+    redirects) fail the account.
     """
     reason = unjoinable_reason(error)
     if reason is not None:
         return "skipped", reason, False
-    account_failed = isinstance(error, (TrutoAuthError, TrutoAccountBlockedError, TrutoBadRequestError))
+    account_failed = isinstance(
+        error, (TrutoAuthError, TrutoAccountBlockedError, TrutoBadRequestError, TrutoRedirectError)
+    )
     return "failed", str(error), account_failed
 
 
@@ -317,8 +322,14 @@ def channel_ref(value: Any, argument: str) -> ChannelRef:
 
 
 def join_idempotency_key(context: Context, account: str, channel_id: str) -> str:
-    """The same key for every try of this run's join of this channel, so Truto acts on it once."""
+    """The same key for every try of this task instance's join of this channel, so Truto acts on it once.
+
+    The task and its map index are part of it: two tasks of one run joining the same channel (say, in two
+    response formats) are two joins, and the second must not receive the first one's stored answer.
+    """
     dag_run = context.get("dag_run")
+    ti = context.get("ti")
     run = f"{getattr(dag_run, 'dag_id', '')}/{getattr(dag_run, 'run_id', '')}"
-    digest = hashlib.sha256(f"{run}|{account}|{channel_id}".encode()).hexdigest()
+    task = f"{getattr(ti, 'task_id', '')}/{getattr(ti, 'map_index', -1)}"
+    digest = hashlib.sha256(f"{run}|{task}|{account}|{channel_id}".encode()).hexdigest()
     return f"airflow-truto-join-{digest[:40]}"

@@ -558,12 +558,13 @@ class TrutoSandbox:
     def airflow_connection(self, account_id: str | None = None) -> dict[str, Any]:
         """An Airflow connection dict pointing at this sandbox.
 
-        The client's pacing (extras ``rate_limit`` / ``token_rate_limit``) is set to this sandbox's limits,
-        or ``off`` where it has none, so DAG tests run at loopback speed instead of at Truto's real pace.
+        The client's pacing (extras ``rate_limit`` / ``environment_rate_limit``) is set to this sandbox's
+        limits, or ``off`` where it has none, so DAG tests run at loopback speed instead of at Truto's real
+        pace.
         """
         extra: dict[str, Any] = {
             "rate_limit": _limit_spec(self.account_rate_limit),
-            "token_rate_limit": _limit_spec(self.token_rate_limit),
+            "environment_rate_limit": _limit_spec(self.token_rate_limit),
         }
         account = account_id or self.default_account_id
         if account:

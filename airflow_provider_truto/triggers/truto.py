@@ -47,7 +47,10 @@ Errors no retry can mend (bad token, unknown account, blocked account, a missing
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import math
+import sys
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -63,7 +66,7 @@ from airflow_provider_truto.validation import optional_count, require_count, req
 if TYPE_CHECKING:
     import httpx
 
-    from airflow_provider_truto.client import TrutoConfig
+    from airflow_provider_truto.client import AnswerReader, TrutoConfig
     from airflow_provider_truto.ratelimit import RateLimiters
 
 __all__ = ["TrutoNewChannelsTrigger", "channel_summary", "error_payload", "select_new_channels"]
@@ -166,7 +169,10 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
         await self._restore_state(account)
         polls = 0
         async with httpx.AsyncClient(
-            base_url=config.base_url, headers=default_headers(config.token), timeout=config.timeout
+            base_url=config.base_url,
+            headers=default_headers(config.token),
+            timeout=config.timeout,
+            follow_redirects=False,
         ) as http:
             poller = _ChannelPoller(http, config, account, self.limit, self.log)
             while True:
@@ -174,16 +180,15 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
                     await self._save_state(account)
                 polls += 1
                 try:
-                    channels = await poller.list_channels()
-                except TrutoError as error:
+                    payload = self.advance(await poller.list_channels(), account)
+                except Exception as error:  # every failure of a poll: polled again, or an error event
                     from airflow_provider_truto.retry import is_retryable
 
                     if not is_retryable(error):
-                        yield _event(error_payload(error, account))
+                        yield _event(error_payload(error, account, token=config.token))
                         return
                     self.log.warning("Poll %d of %s failed, polling again later: %s", polls, account, error)
                 else:
-                    payload = self.advance(channels, account)
                     if payload is not None:
                         self.log.info(
                             "%d new channels in %s; watermark now %s",
@@ -307,53 +312,93 @@ class _ChannelPoller:
         )
 
     async def list_channels(self) -> list[dict[str, Any]]:
-        from airflow_provider_truto.client import page_items
-        from airflow_provider_truto.exceptions import TrutoInvalidResponseError
+        from airflow_provider_truto.client import next_cursor, page_items
 
         channels: list[dict[str, Any]] = []
         cursor: str | None = None
         seen_cursors: set[str] = set()
+        pages = 0
         while True:
             params = {"integrated_account_id": self.account, "limit": self.limit, "next_cursor": cursor}
             page: Any = await self.retrying(self._get, params)
             channels.extend(page_items(page, CHANNELS_PATH))
-            cursor = page.get("next_cursor")
-            if not cursor:
+            pages += 1
+            cursor = next_cursor(
+                page, CHANNELS_PATH, pages=pages, page_cap=self.config.page_cap, seen=seen_cursors
+            )
+            if cursor is None:
                 return channels
-            if cursor in seen_cursors:
-                raise TrutoInvalidResponseError(f"{CHANNELS_PATH} returned the cursor {cursor!r} twice")
-            seen_cursors.add(cursor)
 
     async def _get(self, params: Mapping[str, Any]) -> Any:
         import httpx
 
-        from airflow_provider_truto.client import decode_answer, parse_retry_after, redact
+        from airflow_provider_truto.client import AnswerReader
         from airflow_provider_truto.exceptions import TrutoConnectionError
-        from airflow_provider_truto.query import encode_query
+        from airflow_provider_truto.redaction import redact
 
         if self.limiters.enabled:
             delay = self.limiters.wait_for_slot(self.account)
             if delay > 0:
                 await asyncio.sleep(delay)
         call = f"GET {CHANNELS_PATH}"
+        reader = AnswerReader(call, timeout=self.config.timeout, max_bytes=self.config.max_response_bytes)
+        # Errors are built outside the ``except`` blocks: httpx's messages may quote URLs unredacted, and
+        # a chained cause is printed with the error.
+        failure: TrutoError
         try:
-            response = await self.http.get(CHANNELS_PATH, params=tuple(encode_query(params)))
-        except httpx.TimeoutException as error:
-            raise TrutoConnectionError(f"{call} timed out after {self.config.timeout:g}s") from error
+            # The deadline covers the whole answer, however slowly it trickles in.
+            async with _deadline(reader.remaining()):
+                return await self._attempt(params, reader)
+        except TrutoError:
+            raise
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            failure = reader.timed_out()
         except httpx.HTTPError as error:
-            raise TrutoConnectionError(
+            failure = TrutoConnectionError(
                 f"{call} failed: {type(error).__name__}: {redact(str(error), self.config.token)}"
-            ) from error
-        if response.status_code == 429:  # every worker sharing the budget waits, not just this one
-            self.limiters.pause(self.account, parse_retry_after(response.headers.get("Retry-After")))
-        return decode_answer(
-            response.status_code,
-            response.text,
-            retry_after=response.headers.get("Retry-After"),
-            reason=response.reason_phrase,
-            call=call,
-            token=self.config.token,
+            )
+        raise failure
+
+    async def _attempt(self, params: Mapping[str, Any], reader: AnswerReader) -> Any:
+        from airflow_provider_truto.client import (
+            STREAM_CHUNK_BYTES,
+            decode_answer,
+            decode_text,
+            parse_retry_after,
+            redirect_error,
         )
+        from airflow_provider_truto.query import encode_query
+
+        token = self.config.token
+        query = tuple(encode_query(params))
+        async with self.http.stream("GET", CHANNELS_PATH, params=query, follow_redirects=False) as response:
+            if response.status_code == 429:  # every worker sharing the budget waits, not just this one
+                self.limiters.pause(self.account, parse_retry_after(response.headers.get("Retry-After")))
+            redirect = redirect_error(
+                response.status_code, response.headers.get("Location"), call=reader.call, token=token
+            )
+            if redirect is not None:
+                raise redirect
+            reader.expect(response.headers.get("Content-Length"))
+            failure = await reader.aread(response.aiter_bytes(STREAM_CHUNK_BYTES))
+            if failure is not None:
+                raise failure
+            return decode_answer(
+                response.status_code,
+                decode_text(reader.body, response.headers.get("Content-Type")),
+                retry_after=response.headers.get("Retry-After"),
+                reason=response.reason_phrase,
+                call=reader.call,
+                token=token,
+            )
+
+
+def _deadline(seconds: float) -> Any:
+    """``asyncio.timeout`` (Python >= 3.11); ``wait_for``, which can swallow a cancellation that arrives
+    as it times out, is not used for it. Python 3.10 has only the checks between chunks."""
+    if sys.version_info >= (3, 11):
+        return asyncio.timeout(max(seconds, 0.0))
+    return contextlib.nullcontext()  # pragma: no cover
 
 
 # -- pure helpers, shared with the sensor ------------------------------------------------------------
@@ -418,14 +463,21 @@ def channel_summary(channel: Mapping[str, Any], account: str) -> dict[str, Any]:
     }
 
 
-def error_payload(error: BaseException, account: str | None) -> dict[str, Any]:
-    """An ``error`` event: the error's type and attributes, so the sensor can raise the same kind."""
+def error_payload(error: BaseException, account: str | None, *, token: str = "") -> dict[str, Any]:
+    """An ``error`` event: the error's type and attributes, so the sensor can raise the same kind.
+
+    Only a Truto error carries an HTTP status: Airflow's own errors may have one too (a missing
+    connection is a "404"), which must not come back as Truto's 404. ``token`` is redacted from the text.
+    """
+    from airflow_provider_truto.redaction import redact
+
+    truto = isinstance(error, TrutoError)
     payload: dict[str, Any] = {
         "status": "error",
         "integrated_account_id": account,
-        "message": getattr(error, "message", None) or str(error),
+        "message": redact(str((getattr(error, "message", None) if truto else None) or error), token),
         "error_type": type(error).__name__,
-        "status_code": getattr(error, "status_code", None),
+        "status_code": getattr(error, "status_code", None) if truto else None,
         "remote_error": getattr(error, "remote_error", None),
         "is_remote_error": bool(getattr(error, "is_remote_error", False)),
     }
@@ -450,6 +502,8 @@ def error_from_payload(payload: Mapping[str, Any]) -> TrutoError:
     error_type = payload.get("error_type")
     if error_type == "TrutoInputError":
         return TrutoInputError(str(payload.get("argument") or "truto_conn_id"), message)
+    if error_type == "AirflowNotFoundException":  # the connection is not defined where the trigger ran
+        return TrutoInputError("truto_conn_id", f"the connection is missing: {message}")
     if error_type in ("TrutoConnectionError", "TrutoInvalidResponseError"):
         cls: type[TrutoError] = getattr(exceptions, error_type)
         return cls(message)
@@ -502,6 +556,6 @@ def _positive_number(value: Any, argument: str) -> float:
 
 
 def _non_negative_number(value: Any, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise TrutoInputError(argument, f"must be a number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise TrutoInputError(argument, f"must be a finite number >= 0, got {value!r}")
     return float(value)

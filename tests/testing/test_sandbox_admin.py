@@ -156,7 +156,7 @@ def test_airflow_connection_points_at_the_sandbox(sb):
         "conn_type": "truto",
         "host": sb.url,
         "password": TOKEN,
-        "extra": {"integrated_account_id": ACCOUNT, "rate_limit": "off", "token_rate_limit": "off"},
+        "extra": {"integrated_account_id": ACCOUNT, "rate_limit": "off", "environment_rate_limit": "off"},
     }
     assert json.loads(sb.airflow_conn_env(ACCOUNT)) == conn
     assert "integrated_account_id" not in sb.airflow_connection()["extra"]
@@ -168,7 +168,7 @@ def test_airflow_connection_points_at_the_sandbox(sb):
 def test_airflow_connection_paces_like_the_sandbox_limits():
     with TrutoSandbox(TOKEN, account_rate_limit=(50, 1.0), token_rate_limit=(500, 10.0)) as limited:
         extra = limited.airflow_connection("a")["extra"]
-    assert (extra["rate_limit"], extra["token_rate_limit"]) == ("50/1", "500/10")
+    assert (extra["rate_limit"], extra["environment_rate_limit"]) == ("50/1", "500/10")
 
 
 def test_the_server_is_quiet_unless_verbose(capfd):

@@ -58,7 +58,7 @@ def test_the_cli_serves_until_signalled(sig):
             "extra": {
                 "integrated_account_id": "sandbox-account",
                 "rate_limit": "50/10",
-                "token_rate_limit": "off",
+                "environment_rate_limit": "off",
             },
         }
         response = requests.get(

@@ -1,0 +1,183 @@
+"""Misbehaving HTTP servers for the hostile-server tests: one server on 127.0.0.1 in a thread per behaviour.
+
+A behaviour is a function of the parsed request and the socket; it writes whatever bytes it likes (or none)
+and may take its time. The helpers below write the common replies. Every server records the requests it
+got, answers HTTP/1.1 with ``Connection: close``, and stops when its ``with`` block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.target).query)
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+Behaviour = Callable[[Request, socket.socket], None]
+
+
+@dataclass
+class HostileServer:
+    """Serve ``behaviour`` on a free port of 127.0.0.1 until closed.
+
+    ``sent`` counts the bytes a behaviour reported writing (see :func:`stream_body`), so a test can tell
+    whether a client stopped reading early.
+    """
+
+    behaviour: Behaviour
+    requests: list[Request] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        server_self = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock: socket.socket = self.request
+                request = read_request(sock)
+                if request is None:
+                    return
+                server_self.requests.append(request)
+                # The client may hang up on a behaviour still writing: that is often the point.
+                with contextlib.suppress(OSError):
+                    server_self.behaviour(request, sock)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> HostileServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def read_request(sock: socket.socket) -> Request | None:
+    sock.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return Request(method, target, headers, body)
+
+
+def head(status: int, headers: dict[str, str] | None = None, *, length: int | None = None) -> bytes:
+    lines = [f"HTTP/1.1 {status} Hostile", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if length is not None:
+        lines.append(f"Content-Length: {length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def reply(
+    sock: socket.socket, status: int, body: bytes | str = b"", headers: dict[str, str] | None = None
+) -> None:
+    data = body.encode() if isinstance(body, str) else body
+    sock.sendall(
+        head(status, {"Content-Type": "application/json", **(headers or {})}, length=len(data)) + data
+    )
+
+
+def json_reply(sock: socket.socket, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+    reply(sock, status, json.dumps(payload), headers)
+
+
+def json_escaped(text: str) -> str:
+    """``text`` as a JSON string literal with every character \\u-escaped (what some servers emit)."""
+    return '"' + "".join(f"\\u{ord(char):04x}" for char in text) + '"'
+
+
+def stream_body(
+    server: HostileServer,
+    sock: socket.socket,
+    *,
+    total: int,
+    chunk: int = 65536,
+    pause: float = 0.0,
+    length: int | None = None,
+) -> None:
+    """Send a 200 whose body is ``total`` bytes of a JSON string, ``chunk`` bytes every ``pause`` seconds.
+
+    With ``length`` the header announces that many bytes; without, the body ends when the socket closes.
+    """
+    sock.sendall(head(200, {"Content-Type": "application/json"}, length=length))
+    sent = 0
+    server.sent.append(0)
+    while sent < total:
+        piece = b"x" * min(chunk, total - sent)
+        sock.sendall(piece)
+        sent += len(piece)
+        server.sent[-1] = sent
+        if pause:
+            time.sleep(pause)
+
+
+def page(items: list[Any], cursor: Any) -> dict[str, Any]:
+    return {"result": items, "next_cursor": cursor}
+
+
+def channel(channel_id: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "name": channel_id.lower(),
+        "type": "channel",
+        "status": "active",
+        "is_member": False,
+        "created_at": "2030-01-01T00:00:00Z",
+        **fields,
+    }
