@@ -163,11 +163,10 @@ def shoot(target: Page | Locator, path: Path) -> bytes:
 
 
 def compose(page: Page, images: list[bytes], path: Path) -> None:
-    """Put screenshots side by side in one picture (the browser does the drawing)."""
+    """Stack screenshots in one picture, one above the other (the browser does the drawing)."""
     tags = "".join(
-        f'<img src="data:image/png;base64,{base64.b64encode(image).decode()}" style="margin:8px">'
-        for image in images
+        f'<img src="data:image/png;base64,{base64.b64encode(image).decode()}">' for image in images
     )
     page.set_viewport_size({"width": 1920, "height": 1200})
-    page.set_content(f'<div id="both" style="display:inline-flex;align-items:flex-start">{tags}</div>')
+    page.set_content(f'<div id="both" style="display:inline-flex;flex-direction:column">{tags}</div>')
     page.locator("#both").screenshot(path=str(path))
