@@ -85,6 +85,15 @@ def get_provider_info() -> dict[str, Any]:
                             "Empty: 500/10 (Truto's limit). 'off': no pacing."
                         ),
                     },
+                    "rate_limit_redis_conn_id": {
+                        "label": "Redis connection for shared pacing",
+                        "schema": {"type": ["string", "null"]},
+                        "description": (
+                            "The ID of a connection of type redis that keeps both pacing budgets for "
+                            "every host (needs airflow-provider-truto[redis]). Empty: lock files on "
+                            "each host."
+                        ),
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login"],

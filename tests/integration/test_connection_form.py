@@ -38,6 +38,7 @@ EXTRA_FIELDS = {
     "max_retries": ("Max retries", f"Empty: {DEFAULT_MAX_RETRIES}"),
     "rate_limit": ("Per-account rate limit", f"Empty: {DEFAULT_ACCOUNT_RATE_LIMIT}"),
     "environment_rate_limit": ("Per-environment rate limit", f"Empty: {DEFAULT_TOKEN_RATE_LIMIT}"),
+    "rate_limit_redis_conn_id": ("Redis connection for shared pacing", "Empty: lock files on each host"),
 }
 SHOWN = {"host": ("Base URL", DEFAULT_BASE_URL), "password": ("API token", "Truto API token")}
 HIDDEN = ("url_schema", "port", "login")
