@@ -22,4 +22,24 @@ except ImportError:  # pragma: no cover - Airflow 3.0
         TaskDeferred,
     )
 
-__all__ = ["AirflowException", "AirflowFailException", "AirflowSkipException", "BaseHook", "TaskDeferred"]
+
+def default_deferrable() -> bool:
+    """Airflow's ``[operators] default_deferrable`` (False when unset), read when an operator is made.
+
+    Imported on call, not with this module: the configuration moved into the Task SDK in Airflow 3.2.
+    """
+    try:  # Airflow >= 3.2
+        from airflow.sdk.configuration import conf
+    except ImportError:  # pragma: no cover - Airflow 3.0, 3.1
+        from airflow.configuration import conf
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "BaseHook",
+    "TaskDeferred",
+    "default_deferrable",
+]

@@ -7,6 +7,7 @@
         ├── TrutoInputError             bad argument, raised before any request   [permanent]
         ├── TrutoConnectionError        no HTTP answer: refused, reset, timed out [transient]
         ├── TrutoInvalidResponseError   an answer that is not the JSON promised   [not retried by the hook]
+        ├── TrutoTooManyItemsError      a list longer than the cap set for XCom   [permanent]
         └── TrutoHTTPError              Truto answered with an error status
             ├── TrutoRedirectError      3xx: the Base URL points at a redirect     [permanent]
             ├── TrutoBadRequestError    400, 405, 409, 422: the request or the write was refused [permanent]
@@ -40,6 +41,7 @@ __all__ = [
     "TrutoRateLimitError",
     "TrutoRedirectError",
     "TrutoServerError",
+    "TrutoTooManyItemsError",
     "error_for_status",
 ]
 
@@ -97,6 +99,15 @@ class TrutoInputError(TrutoError, ValueError, AirflowFailException):
     def __init__(self, argument: str, problem: str) -> None:
         self.argument = argument
         super().__init__(f"invalid argument {argument!r}: {problem}")
+
+
+class TrutoTooManyItemsError(TrutoError, AirflowFailException):
+    """A list outgrew the cap that keeps it out of XCom. ``argument`` names the cap, ``limit`` its value."""
+
+    def __init__(self, argument: str, limit: int, problem: str) -> None:
+        self.argument = argument
+        self.limit = limit
+        super().__init__(problem)
 
 
 class TrutoConnectionError(TrutoError):

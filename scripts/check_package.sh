@@ -57,6 +57,8 @@ for path in airflow_provider_truto/__init__.py airflow_provider_truto/py.typed \
     grep -q "^$path " <<<"$wheel_files" || fail "the wheel lacks $path"
 done
 grep -q "/pyproject.toml\$" <<<"$sdist_files" || fail "the sdist lacks pyproject.toml"
+grep -q "^airflow_provider_truto-[^/]*/LICENSE\$" <<<"$sdist_files" || fail "the sdist lacks LICENSE"
+grep -q "\.dist-info/licenses/LICENSE " <<<"$wheel_files" || fail "the wheel lacks LICENSE"
 entry_points=$("$PYTHON" -c 'import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 print(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/entry_points.txt"))).decode())' "$wheel")
@@ -64,7 +66,15 @@ grep -q "^provider_info = airflow_provider_truto.get_provider_info:get_provider_
     fail "the wheel has no apache_airflow_provider entry point"
 grep -q "^truto = airflow_provider_truto.testing.pytest_plugin" <<<"$entry_points" ||
     fail "the wheel has no pytest11 entry point"
-ok "sdist and wheel hold the package, py.typed and both entry points"
+metadata=$("$PYTHON" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+print(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode())' "$wheel")
+grep -qx "License-Expression: Apache-2.0" <<<"$metadata" || fail "the wheel's METADATA has no License-Expression: Apache-2.0"
+grep -qx "License-File: LICENSE" <<<"$metadata" || fail "the wheel's METADATA names no License-File"
+for dependency in apache-airflow asgiref httpx requests tenacity wtforms; do
+    grep -q "^Requires-Dist: $dependency\b" <<<"$metadata" || fail "the wheel does not require $dependency"
+done
+ok "sdist and wheel hold the package, py.typed, LICENSE and both entry points; SPDX license; dependencies"
 
 step "clean venv: the wheel + apache-airflow==$AIRFLOW_VERSION + pytest"
 "$PYTHON" -m venv "$work/venv"

@@ -87,6 +87,22 @@ class TrutoHook(BaseHook):
         self._timeout = timeout
         self._max_retries = max_retries
 
+    # -- the connection form (Airflow 3.0 and 3.1; 3.2+ read get_provider_info) ----------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden, relabelled and placeholder-carrying standard fields of the connection form."""
+        from airflow_provider_truto.hooks.form import ui_field_behaviour
+
+        return ui_field_behaviour()
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields (WTForms fields, imported only when called)."""
+        from airflow_provider_truto.hooks.form import connection_form_widgets
+
+        return connection_form_widgets()
+
     # -- connection -> config -> client --------------------------------------------------------------
 
     @cached_property

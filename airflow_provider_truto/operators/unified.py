@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from airflow_provider_truto.hooks.truto import TrutoHook
 
 STANDARD_METHODS = ("list", "get", "create", "update", "delete")
+# A list task's items all land in one XCom row of the metadata DB. 10,000 unified items (a few KB each
+# with remote_data) is already tens of MB there; counted in items, not pages, because the page size
+# (``limit``) varies and what a row holds is items.
+DEFAULT_MAX_ITEMS = 10_000
 _READ_METHODS = frozenset({"list", "get"})
 _ID_METHODS = frozenset({"get", "update", "delete"})
 
@@ -26,7 +30,10 @@ _ID_METHODS = frozenset({"get", "update", "delete"})
 class TrutoUnifiedApiOperator(BaseOperator):
     """Call ``/unified/{model}/{resource}`` through Truto and return the answer (XCom ``return_value``).
 
-    ``method="list"`` reads every page (or the first ``max_pages``) and returns all items as one list;
+    ``method="list"`` reads every page (or the first ``max_pages``) and returns all items as one list,
+    at most ``max_items`` of them: a longer list fails the task with :class:`TrutoTooManyItemsError`
+    rather than push an unbounded list to XCom (stream such lists to storage from a task with
+    :meth:`TrutoHook.list_unified` instead);
     ``get``, ``create``, ``update``, ``delete`` and custom methods (such as ``join``) return Truto's
     answer object (a custom method's ``{"result": {...}}`` wrapper is removed). Writes carry an
     idempotency key derived from the DAG run, task and map index, so an Airflow retry of the task never
@@ -43,6 +50,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
         JSON text (templated).
     :param max_pages: with ``list``, stop after this many pages.
     :param limit: with ``list``, the page size.
+    :param max_items: with ``list``, the most items the task returns (default 10,000); ``None``: no cap.
     :param idempotency_key: the ``Idempotency-Key`` of a write (templated); default derived from the run.
     :param truto_conn_id: the Airflow connection of type ``truto``.
     """
@@ -69,6 +77,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
         body: Mapping[str, Any] | None = None,
         max_pages: int | None = None,
         limit: int | None = None,
+        max_items: int | None = DEFAULT_MAX_ITEMS,
         idempotency_key: str | None = None,
         truto_conn_id: str = "truto_default",
         **kwargs: Any,
@@ -83,6 +92,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
         self.body = body
         self.max_pages = max_pages
         self.limit = limit
+        self.max_items = max_items
         self.idempotency_key = idempotency_key
         self.truto_conn_id = truto_conn_id
         # What needs no rendering is checked when the DAG is parsed, the rest again at run time.
@@ -109,18 +119,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
         # Resolve the account now, so a missing one is named before any request.
         account = self.hook.client.account_id(account)
         if self.method == "list":
-            items = list(
-                self.hook.list_unified(
-                    self.model,
-                    self.resource,
-                    integrated_account_id=account,
-                    query=query,
-                    limit=self.limit,
-                    max_pages=self.max_pages,
-                )
-            )
-            self.log.info("Listed %d %s/%s items", len(items), self.model, self.resource)
-            return items
+            return self._list(account, query)
         answer = self.hook.unified(
             self.model,
             self.resource,
@@ -140,6 +139,33 @@ class TrutoUnifiedApiOperator(BaseOperator):
         )
         return answer
 
+    def _list(self, account: str, query: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        from airflow_provider_truto.exceptions import TrutoTooManyItemsError
+
+        items: list[dict[str, Any]] = []
+        pages = self.hook.list_unified(
+            self.model,
+            self.resource,
+            integrated_account_id=account,
+            query=query,
+            limit=self.limit,
+            max_pages=self.max_pages,
+        )
+        for item in pages:
+            if self.max_items is not None and len(items) == self.max_items:
+                # Stop at the first item over the cap: no further page is fetched, nothing is pushed.
+                raise TrutoTooManyItemsError(
+                    "max_items",
+                    self.max_items,
+                    f"the {self.model}/{self.resource} list has more than max_items={self.max_items} "
+                    "items, more than this task should push to XCom. Raise max_items (None: no cap), "
+                    "narrow the list with query or max_pages, or stream it to storage from a task with "
+                    "TrutoHook.list_unified.",
+                )
+            items.append(item)
+        self.log.info("Listed %d %s/%s items", len(items), self.model, self.resource)
+        return items
+
     def _check_static(self) -> None:
         for argument in ("model", "resource", "method", "truto_conn_id"):
             value = getattr(self, argument)
@@ -147,6 +173,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
                 raise TrutoInputError(argument, f"must be a non-empty string, got {value!r}")
             if argument != "truto_conn_id" and ("/" in value or value != value.strip()):
                 raise TrutoInputError(argument, f"must be a single path segment, got {value!r}")
+        optional_count("max_items", self.max_items)
         for argument in ("max_pages", "limit"):
             value = getattr(self, argument)
             if optional_count(argument, value) is None:

@@ -45,7 +45,8 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
     :param truto_conn_id: the Airflow connection of type ``truto``.
     :param limit: page size of each channel-list request (every page is read).
     :param max_channels: at most this many channels are returned (well under ``max_map_length``).
-    :param deferrable: wait on the triggerer instead of in a worker slot.
+    :param deferrable: wait on the triggerer instead of in a worker slot. Default: Airflow's
+        ``[operators] default_deferrable`` (False unless set), as Airflow's own deferrable operators.
     :param poke_interval: seconds between checks (also the trigger's poll interval when deferred).
     :param timeout: seconds before the sensor gives up (``AirflowSensorTimeout``); ``mode`` as usual.
     :param include: globs on the channel name to wait for (a pattern or a list, each templated); none
@@ -65,7 +66,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         truto_conn_id: str = "truto_default",
         limit: int | None = DEFAULT_PAGE_SIZE,
         max_channels: int = DEFAULT_MAX_CHANNELS,
-        deferrable: bool = False,
+        deferrable: bool | None = None,
         poke_interval: float = DEFAULT_POLL_INTERVAL,
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
@@ -78,7 +79,11 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         self.truto_conn_id = truto_conn_id
         self.limit = optional_count("limit", limit)
         self.max_channels = require_count("max_channels", max_channels)
-        self.deferrable = deferrable
+        if deferrable is None:
+            from airflow_provider_truto.compat import default_deferrable
+
+            deferrable = default_deferrable()
+        self.deferrable = bool(deferrable)
         self.include = include
         self.exclude = exclude
         self.include_shared = include_shared
