@@ -184,7 +184,11 @@ class TrutoHook(BaseHook):
         try:
             return RedisSettings.from_connection(conn)
         except ValueError as error:
-            raise TrutoInputError(name, f"connection {conn_id!r}: {error}") from None
+            problem = str(error)
+        # Raised with the connection gone from this frame: Airflow 3.0 prints a traceback's locals, and
+        # the connection's repr carries its password.
+        del conn
+        raise TrutoInputError(name, f"connection {conn_id!r}: {problem}")
 
     @cached_property
     def client(self) -> TrutoClient:

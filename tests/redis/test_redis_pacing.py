@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -430,3 +431,24 @@ def test_without_the_redis_package_the_extra_names_the_install(monkeypatch: pyte
     )
     with pytest.raises(TrutoInputError, match=r"rate_limit_redis_conn_id.*airflow-provider-truto\[redis\]"):
         TrutoHook().config  # noqa: B018
+
+
+def test_a_bad_redis_connection_shows_its_password_nowhere(
+    sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "redis-pa55-do-not-show"
+    redis_conn = {"conn_type": "redis", "password": password, "extra": {"db": "three"}}
+    monkeypatch.setenv("AIRFLOW_CONN_PACING_REDIS", json.dumps(redis_conn))
+    extra = {"rate_limit_redis_conn_id": "pacing_redis"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TRUTO_DEFAULT",
+        json.dumps({"conn_type": "truto", "host": sandbox.url, "password": TOKEN, "extra": extra}),
+    )
+    with pytest.raises(TrutoInputError) as caught:
+        TrutoHook().join_channel("C1", ACCOUNT)
+    # Airflow 3.0's console prints the local variables of every frame of a task's traceback.
+    for frame, _ in traceback.walk_tb(caught.value.__traceback__):
+        if "airflow_provider_truto" in frame.f_code.co_filename:
+            for name, value in frame.f_locals.items():
+                assert password not in repr(value), f"{frame.f_code.co_name}: local {name!r} shows it"
+    assert password not in "".join(traceback.format_exception(caught.value))
