@@ -39,6 +39,8 @@ EXTRA_LABELS = {
     "rate_limit": "Per-account rate limit",
     "environment_rate_limit": "Per-environment rate limit",
     "rate_limit_redis_conn_id": "Redis connection for shared pacing",
+    "page_cap": "Page cap",
+    "max_response_mb": "Max response size (MB)",
 }
 # Airflow 3.3.0-3.3.2: the list's Test button sends port 0 for a connection without a port, and the API
 # refuses it as "another destination" (400). Fixed in Airflow by apache/airflow#73298 (normalise port 0).
