@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.redis.server import RedisServer, free_port
+from tests.redis.server import RedisServer, start_redis
 from tests.services import require_binary
 
 if TYPE_CHECKING:
@@ -16,16 +16,6 @@ if TYPE_CHECKING:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = require_binary("redis-server", debian_package="redis-server")
-    server = RedisServer(binary, tmp_path)
-    for attempt in range(3):  # a free port can be taken between the probe and the bind: try another
-        try:
-            server.start()
-            break
-        except RuntimeError:
-            server.kill()
-            if attempt == 2:
-                raise
-            server.port = free_port()
+    server = start_redis(require_binary("redis-server", debian_package="redis-server"), tmp_path)
     yield server
     server.kill()

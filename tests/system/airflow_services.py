@@ -4,6 +4,7 @@
 under ``root``; ``migrate()`` then ``start()`` brings up the scheduler, dag-processor, triggerer and
 api-server (more with ``services=``, e.g. a Celery worker), each logging to ``root/logs/<name>.log``.
 ``kill(name)`` SIGKILLs one service with every process under it, ``start(name)`` brings it back.
+``service_env`` gives one service more environment of its own (a Celery worker's temp directory, say).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from tests.system.processes import ServiceProcess, title
+from tests.system.processes import ServiceProcess, stop_all, title
 
 REPO = Path(__file__).resolve().parents[2]
 # Not sys.executable resolved: a venv's python is a symlink, and the venv is what we want.
@@ -57,7 +58,9 @@ class AirflowServices:
     :param database_url: the metadata database (SQLAlchemy URL).
     :param executor: Airflow's ``[core] executor``.
     :param extra_env: more environment for every service (Airflow settings, connections, ...).
-    :param services: the services and their ``airflow`` sub-commands; the core four by default.
+    :param services: more services (or other commands for the core four), each with its ``airflow``
+        sub-command, e.g. ``{"worker-a": ["celery", "worker"]}``.
+    :param service_env: service name -> environment for that service alone, on top of the rest.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class AirflowServices:
         executor: str = "LocalExecutor",
         extra_env: Mapping[str, str] | None = None,
         services: Mapping[str, Sequence[str]] | None = None,
+        service_env: Mapping[str, Mapping[str, str]] | None = None,
         dags_folder: Path = REPO / "example_dags",
     ) -> None:
         self.root = root
@@ -83,9 +87,9 @@ class AirflowServices:
             "triggerer": ["triggerer"],
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
         }
-        if services is not None:
-            self.commands = {name: list(command) for name, command in services.items()}
+        self.commands.update({name: list(command) for name, command in (services or {}).items()})
         self.env = self._environment(database_url, executor, dags_folder, extra_env or {})
+        self.service_env = {name: dict(env) for name, env in (service_env or {}).items()}
         self.running: dict[str, ServiceProcess] = {}
         self.api = AirflowApi(self.base_url)
 
@@ -151,17 +155,20 @@ class AirflowServices:
         for service in [name] if name else list(self.commands):
             if service in self.running and self.running[service].alive():
                 raise RuntimeError(f"{service} is already running")
+            env = {**self.env, **self.service_env.get(service, {})}
             self.running[service] = ServiceProcess(
-                service, [AIRFLOW, *self.commands[service]], log=self.log(service), env=self.env
+                service, [AIRFLOW, *self.commands[service]], log=self.log(service), env=env
             )
 
     def stop(self, name: str | None = None) -> None:
-        """Stop one service, or all of them (the api-server last: the others talk to it)."""
-        names = [name] if name else sorted(self.running, key=lambda n: n == "api-server")
-        for service in names:
-            process = self.running.pop(service, None)
+        """Stop one service, or all of them: the others at once, then the api-server (they talk to it)."""
+        if name is not None:
+            process = self.running.pop(name, None)
             if process is not None:
                 process.stop()
+            return
+        stop_all([self.running.pop(n) for n in list(self.running) if n != "api-server"])
+        self.stop("api-server")
 
     def kill(self, name: str) -> list[int]:
         """SIGKILL a service and everything it started (for the scheduler: the running tasks too)."""
@@ -241,6 +248,16 @@ class AirflowApi:
 
     def set_pool_slots(self, name: str, slots: int) -> None:
         self.call("PATCH", f"/pools/{name}?update_mask=slots", {"name": name, "slots": slots})
+
+    def set_connection(self, connection: Mapping[str, Any]) -> None:
+        """Create a connection (``connection_id``, ``conn_type``, ``host``, ``password``, ``extra`` as a
+        JSON string, ...), or replace the one of that id."""
+        conn_id = connection["connection_id"]
+        answer = self.session.get(f"{self.base_url}/api/v2/connections/{conn_id}", timeout=60)
+        if answer.status_code == 404:
+            self.call("POST", "/connections", dict(connection))
+        else:
+            self.call("PATCH", f"/connections/{conn_id}", dict(connection))
 
     def unpause(self, dag_id: str) -> None:
         self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})

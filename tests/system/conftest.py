@@ -29,8 +29,10 @@ SYSTEM_MARK = "system"
 POOL = "truto"
 POOL_SLOTS = 3
 WATCH_POLL_SECONDS = 2.0
-# The modules in the order they run: the token scan last, over every run's logs.
+# The modules in the order they run: the Celery run first (its stack is stopped before the LocalExecutor
+# stack starts, so the two never share the machine), the token scan last, over every run's logs.
 MODULE_ORDER = (
+    "test_celery_run",
     "test_everyday_run",
     "test_killed_join_task",
     "test_truto_outage",
@@ -179,26 +181,39 @@ def airflow_stack(
     executor: str = "LocalExecutor",
     extra_env: Mapping[str, str] | None = None,
     services: Mapping[str, Sequence[str]] | None = None,
+    service_env: Mapping[str, Mapping[str, str]] | None = None,
+    database: str = "airflow",
+    connections: Sequence[Mapping[str, Any]] = (),
     dag_ids: Sequence[str] = (AUTO_JOIN_DAG, EVENT_DAG),
+    pool_slots: int = POOL_SLOTS,
 ) -> Iterator[tuple[Any, Any]]:
     """A migrated metadata database and every service started, the DAGs parsed and unpaused, the pool made.
 
-    An unpaused event-driven DAG's AssetWatcher starts at the next parse of its file (within 30 s).
+    ``database`` names the cluster's database to use (created unless it is the cluster's own ``airflow``),
+    so two stacks can share one cluster; ``connections`` are created through the API before any DAG is
+    unpaused. An unpaused event-driven DAG's AssetWatcher starts at the next parse of its file (within 30 s).
 
     Yields ``(services, db)``; everything is stopped on the way out, whatever happened.
     """
     from tests.system.airflow_services import AirflowServices, wait_for
     from tests.system.postgres import MetadataDb
 
+    if database != "airflow":
+        cluster.create_database(database)
     stack = AirflowServices(
-        root, database_url=cluster.url, executor=executor, extra_env=extra_env, services=services
+        root,
+        database_url=cluster.url_of(database),
+        executor=executor,
+        extra_env=extra_env,
+        services=services,
+        service_env=service_env,
     )
     db = None
     previous = signal.signal(signal.SIGTERM, _interrupted)
     _ACTIVE.append(stack)
     try:
         stack.migrate()
-        db = MetadataDb(cluster)
+        db = MetadataDb(cluster, database)
         stack.start()
 
         def parsed() -> bool:
@@ -212,7 +227,9 @@ def airflow_stack(
         wait_for("the example DAGs to be parsed", parsed, timeout=240, interval=2)
         wait_for("the api-server", stack.api.healthy, timeout=120, interval=1)
         stack.api.login()
-        stack.api.set_pool(POOL, POOL_SLOTS, "Truto API")
+        stack.api.set_pool(POOL, pool_slots, "Truto API")
+        for connection in connections:
+            stack.api.set_connection(connection)
         for dag_id in dag_ids:
             stack.api.unpause(dag_id)
         yield stack, db

@@ -44,7 +44,10 @@ class PostgresCluster:
     @property
     def url(self) -> str:
         """The SQLAlchemy URL Airflow connects with."""
-        return f"postgresql+psycopg2://airflow:{self.password}@127.0.0.1:{self.port}/airflow"
+        return self.url_of("airflow")
+
+    def url_of(self, database: str) -> str:
+        return f"postgresql+psycopg2://airflow:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def _tool(self, name: str, *args: str) -> list[str]:
         return [*self.as_owner, str(self.bin / name), *args]
@@ -63,16 +66,20 @@ class PostgresCluster:
         run(self._tool("pg_ctl", *start))
         self.started = True
         # Over the trusted local socket: the role and database Airflow then uses over TCP with a password.
-        for sql in (
-            f"CREATE ROLE airflow LOGIN PASSWORD '{self.password}'",
-            "CREATE DATABASE airflow OWNER airflow",
-        ):
-            where = ["-h", str(self.root), "-p", str(self.port), "-U", "postgres", "-d", "postgres"]
-            run(self._tool("psql", *where, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql))
+        self._psql(f"CREATE ROLE airflow LOGIN PASSWORD '{self.password}'")
+        self.create_database("airflow")
 
-    def connect(self) -> Any:
+    def create_database(self, name: str) -> None:
+        """Another database owned by ``airflow`` (a second Airflow beside the first, say)."""
+        self._psql(f"CREATE DATABASE {name} OWNER airflow")
+
+    def _psql(self, sql: str) -> None:
+        where = ["-h", str(self.root), "-p", str(self.port), "-U", "postgres", "-d", "postgres"]
+        run(self._tool("psql", *where, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql))
+
+    def connect(self, database: str = "airflow") -> Any:
         connection = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user="airflow", password=self.password, dbname="airflow"
+            host="127.0.0.1", port=self.port, user="airflow", password=self.password, dbname=database
         )
         connection.autocommit = True
         return connection
@@ -87,8 +94,8 @@ class PostgresCluster:
 class MetadataDb:
     """Read-only questions to Airflow's metadata database, one autocommit connection."""
 
-    def __init__(self, cluster: PostgresCluster) -> None:
-        self.connection = cluster.connect()
+    def __init__(self, cluster: PostgresCluster, database: str = "airflow") -> None:
+        self.connection = cluster.connect(database)
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with self.connection.cursor() as cursor:

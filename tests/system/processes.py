@@ -64,15 +64,21 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM the process group, wait up to ``timeout`` seconds, then SIGKILL what is left."""
-        tree = self.tree()
-        if not tree:
-            self.process.poll()
-            return
+        stop_all([self], timeout)
+
+
+def stop_all(services: Iterable[ServiceProcess], timeout: float = 20.0) -> None:
+    """Stop several services at once: SIGTERM every process group, then wait for all of them together
+    (their shutdowns overlap), then SIGKILL what is left after ``timeout`` seconds."""
+    services = list(services)
+    trees = [process for service in services for process in service.tree()]
+    for service in services:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(tree, timeout=timeout)
-        kill_all(alive)
-        self.process.poll()
+            os.killpg(service.pid, signal.SIGTERM)
+    _, alive = psutil.wait_procs(trees, timeout=timeout)
+    kill_all(alive)
+    for service in services:
+        service.process.poll()
 
 
 def kill_all(processes: Iterable[psutil.Process]) -> None:

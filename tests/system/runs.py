@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -115,18 +115,22 @@ def latency(sandbox: TrutoSandbox, milliseconds: float) -> Iterator[None]:
 
 
 class AutoJoinRun:
-    """A triggered run of the auto-join DAG for one workspace; wait() until it ends."""
+    """A triggered run of the auto-join DAG for one workspace (``integrated_account_id``), or for several
+    (``integrated_account_ids``, the first one's cutoff); wait() until it ends."""
 
-    def __init__(self, stack: Any, db: Any, workspace: Workspace, name: str) -> None:
+    def __init__(self, stack: Any, db: Any, workspace: Workspace | Sequence[Workspace], name: str) -> None:
         self.stack = stack
         self.db = db
-        self.workspace = workspace
+        self.workspaces = [workspace] if isinstance(workspace, Workspace) else list(workspace)
+        self.workspace = self.workspaces[0]
         self.run_id = f"{name}__{uuid.uuid4().hex[:8]}"
         self.started = time.monotonic()
-        conf = {
-            "integrated_account_id": workspace.account,
-            "created_after": workspace.created_after.isoformat(),
-        }
+        accounts: dict[str, Any] = (
+            {"integrated_account_id": self.workspace.account}
+            if isinstance(workspace, Workspace)
+            else {"integrated_account_ids": [w.account for w in self.workspaces]}
+        )
+        conf = {**accounts, "created_after": self.workspace.created_after.isoformat()}
         stack.api.trigger(AUTO_JOIN_DAG, self.run_id, conf)
 
     def state(self) -> str | None:
@@ -160,13 +164,13 @@ class AutoJoinRun:
     def join_tasks(self) -> list[dict[str, Any]]:
         rows = self.db.rows(
             "SELECT id, map_index, state, pool, try_number, extract(epoch FROM start_date),"
-            " extract(epoch FROM end_date) FROM task_instance"
+            " extract(epoch FROM end_date), hostname FROM task_instance"
             " WHERE dag_id = %s AND run_id = %s AND task_id = %s ORDER BY map_index",
             AUTO_JOIN_DAG,
             self.run_id,
             JOIN_TASK,
         )
-        names = ("id", "map_index", "state", "pool", "try_number", "start", "end")
+        names = ("id", "map_index", "state", "pool", "try_number", "start", "end", "hostname")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def running_join_tasks(self) -> dict[int, str]:

@@ -6,26 +6,14 @@ restarts left behind: task logs of every try, the services' logs, and the metada
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
+from tests.system.leaks import TASK_OUTPUTS, files_with, rows_with
 
 pytestmark = pytest.mark.system
-# Where Airflow keeps what a task or a run produced, and what the API recorded of each request.
-TASK_OUTPUTS = [
-    ("xcom", "value"),
-    ("rendered_task_instance_fields", "rendered_fields"),
-    ("dag_run", "conf"),
-    ("log", "extra"),  # the audit log
-    ("asset_event", "extra"),  # the trigger's events
-]
-
-
-def files_with_token(paths: list[Path], token: str) -> list[str]:
-    return [str(path) for path in paths if token.encode() in path.read_bytes()]
 
 
 def test_the_token_is_in_no_task_log(stack: Any, truto: TrutoSandbox) -> None:
@@ -33,13 +21,13 @@ def test_the_token_is_in_no_task_log(stack: Any, truto: TrutoSandbox) -> None:
     join_logs = [p for p in task_logs if "task_id=join_channels" in str(p)]
     if not join_logs:
         pytest.skip("no run left a log yet: run the whole system suite")
-    assert files_with_token(task_logs, truto.token) == []
+    assert files_with(task_logs, truto.token) == []
 
 
 def test_the_token_is_in_no_service_log(stack: Any, postgres: Any, truto: TrutoSandbox) -> None:
     service_logs = [*stack.logs.glob("*.log"), postgres.log]
     assert len(service_logs) >= 5
-    assert files_with_token(service_logs, truto.token) == []
+    assert files_with(service_logs, truto.token) == []
 
 
 @pytest.mark.parametrize(("table", "column"), TASK_OUTPUTS)
@@ -48,4 +36,4 @@ def test_the_token_is_in_no_task_output_run_conf_or_audit_log(
 ) -> None:
     if not db.value(f"SELECT count(*) FROM {table}"):
         pytest.skip(f"{table} is empty: run the whole system suite")
-    assert db.value(f"SELECT count(*) FROM {table} WHERE {column}::text LIKE %s", f"%{truto.token}%") == 0
+    assert rows_with(db, table, column, truto.token) == 0
