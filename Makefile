@@ -38,8 +38,9 @@ package-check: install
 	scripts/check_package.sh
 
 # The system tests (tests/system, marker `system`, left out of `make test`): PostgreSQL and the scheduler,
-# dag-processor, triggerer and api-server with the LocalExecutor, on the sandbox; the everyday run and the
-# faults (a killed task, scheduler and triggerer, Truto down). Prints a table of figures at the end.
+# dag-processor, triggerer and api-server, on the sandbox; the auto-join run on the CeleryExecutor (two
+# workers, Redis), then with the LocalExecutor the everyday run and the faults (a killed task, scheduler
+# and triggerer, Truto down). Prints a table of figures at the end.
 production-run: install
 	$(BIN)/pytest -q -p no:cacheprovider -m system tests/system
 
