@@ -46,8 +46,8 @@ from tests.system.worker_host import HOST_ENV
 pytestmark = pytest.mark.system
 WORKERS = ("worker-a", "worker-b")
 WORKER_CONCURRENCY = 2  # the truto pool gets both workers' slots: 4 join tasks at once, as the DAG allows
-ACCOUNTS = 24
-NEW_PER_ACCOUNT = 2  # 48 channels: at most 64, so one mapped task per channel
+ACCOUNTS = 20
+NEW_PER_ACCOUNT = 2  # 40 channels: at most 64, so one mapped task per channel
 ACCOUNT_LIMIT = (1, 3.0)
 # The connection's pacing per account. At 95% of a 3-s window (the default) the margin is 0.16 s, less than
 # a loaded 2-core machine's scheduling jitter; Truto's real 10-s window leaves 0.5 s, and this keeps that.
