@@ -165,7 +165,9 @@ class RedisStore:
         import redis.exceptions
 
         client = self._connect()
-        args = (operation, amount, horizon, ttl_ms)
+        # Strings, as Redis receives them anyway: redis-py up to 6.4 (Celery's cap) types the args as str.
+        args = (operation, str(amount), str(horizon), str(ttl_ms))
+        reply: Any  # a list from a sync client; redis-py's types also allow an async one's awaitable
         try:
             reply = client.evalsha(GCRA_SCRIPT_SHA, 1, key, *args)
         except redis.exceptions.NoScriptError:
