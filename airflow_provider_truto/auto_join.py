@@ -82,7 +82,7 @@ def plan_auto_join(
     log.info("Joining channels created after %s", cutoff.isoformat() if cutoff else "any time (first run)")
     accounts: dict[str, dict[str, Any]] = {}
     if integrated_account_ids in (None, "", []):
-        account_ids = [hook.client.account_id(integrated_account_id or None)]
+        account_ids = [hook.account_id(integrated_account_id or None)]
         several = False
     else:
         account_ids, set_aside = resolve_accounts(hook, integrated_account_ids)

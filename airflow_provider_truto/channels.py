@@ -1,4 +1,5 @@
-"""Which channels the auto-join bot joins, and how a selection is cut into mapped tasks.
+"""Which channels the auto-join bot joins, which of them are new to a watch, and how a selection is cut
+into mapped tasks.
 
 Pure functions over unified channel dicts: the example DAGs, the sensor and the trigger all decide with
 these, so "new public channel" means one thing everywhere. An auto-join policy
@@ -23,6 +24,14 @@ UNJOINABLE_REMOTE_ERRORS = frozenset(
 )
 
 ChannelRef = dict[str, str]  # {"id": ..., "name": ...}: what travels through XCom, not the whole channel
+
+# The defaults of a watch for new channels, the sensor's and the trigger's alike.
+DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_LIMIT = 100  # the page size of each channel-list request
+# Well under Airflow's max_map_length (1024): an event maps to at most this many join tasks; a larger
+# backlog arrives over several polls, oldest first.
+DEFAULT_MAX_CHANNELS = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def parse_timestamp(value: Any, argument: str = "created_after") -> datetime:
@@ -180,3 +189,79 @@ def auto_join_cutoff(
     if last_success_start is None:
         return None
     return parse_timestamp(last_success_start, "last_success_start") - overlap
+
+
+# -- a watch for new channels: the sensor's check and the trigger's polls ------------------------------------
+
+
+def select_new_channels(
+    channels: Iterable[Mapping[str, Any]],
+    *,
+    created_after: datetime | None,
+    watermark: datetime | None,
+    seen_ids: Iterable[str],
+    lookback: timedelta,
+    max_channels: int,
+    policy: AutoJoinPolicy | None = None,
+) -> tuple[list[Mapping[str, Any]], datetime | None, list[str]]:
+    """``(channels to report, new watermark, new seen ids)`` for one poll's channel list.
+
+    A channel is reported if the auto-join selection takes it (``is_auto_joinable`` with
+    ``created_after`` and ``policy``), it is not in ``seen_ids``, and it was created at or after
+    ``watermark - lookback`` (or has no readable ``created_at``). At most ``max_channels`` are
+    reported, undated ones first, then oldest first, so the watermark never passes a channel that is
+    still to be reported.
+    """
+    seen = set(seen_ids)
+    floor = watermark - lookback if watermark is not None else None
+    created: dict[str, datetime | None] = {}
+    candidates: list[tuple[datetime | None, str, Mapping[str, Any]]] = []
+    for channel in channels:
+        channel_id = channel.get("id")
+        if not isinstance(channel_id, str) or not channel_id or channel_id in created:
+            continue
+        created[channel_id] = when = _created_at(channel)
+        if channel_id in seen or not is_auto_joinable(channel, created_after, policy):
+            continue
+        if floor is not None and when is not None and when < floor:
+            continue
+        candidates.append((when, channel_id, channel))
+    candidates.sort(key=lambda item: (item[0] is not None, item[0] or _EPOCH, item[1]))
+    chosen = candidates[:max_channels]
+    if not chosen:
+        return [], watermark, sorted(seen)
+    dated = [when for when, _, _ in chosen if when is not None]
+    new_watermark = max([*dated, *([watermark] if watermark is not None else [])], default=None)
+    new_floor = new_watermark - lookback if new_watermark is not None else None
+    # Keep only what the floor does not already exclude (and what still exists), so the set stays small.
+    keep = seen | {channel_id for _, channel_id, _ in chosen}
+    new_seen = sorted(
+        channel_id
+        for channel_id in keep
+        if channel_id in created and _at_or_after(created[channel_id], new_floor)
+    )
+    return [channel for _, _, channel in chosen], new_watermark, new_seen
+
+
+def channel_summary(channel: Mapping[str, Any], account: str) -> dict[str, Any]:
+    """What an event or XCom carries per channel: enough for ``JoinChannelOperator(channel_id=...)``."""
+    return {
+        "id": channel["id"],
+        "name": str(channel.get("name") or channel["id"]),
+        "created_at": channel.get("created_at"),
+        "integrated_account_id": account,
+    }
+
+
+def _at_or_after(when: datetime | None, floor: datetime | None) -> bool:
+    return when is None or floor is None or when >= floor
+
+
+def _created_at(channel: Mapping[str, Any]) -> datetime | None:
+    value = channel.get("created_at")
+    if not value:
+        return None
+    try:
+        return parse_timestamp(value, "created_at")
+    except TrutoInputError:
+        return None

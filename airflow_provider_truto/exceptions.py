@@ -20,10 +20,14 @@
 *Permanent* errors also derive from Airflow's ``AirflowFailException``, so a task that raises one fails at
 once instead of spending its Airflow retries on something a retry cannot mend. Branch on the type and the
 attributes, never on the message text.
+
+An error crosses from the triggerer to a task as an event payload: :func:`error_payload` writes it,
+:func:`error_from_payload` raises the same kind again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_truto.compat import AirflowException, AirflowFailException
@@ -43,6 +47,8 @@ __all__ = [
     "TrutoServerError",
     "TrutoTooManyItemsError",
     "error_for_status",
+    "error_from_payload",
+    "error_payload",
 ]
 
 BODY_EXCERPT_CHARS = 500
@@ -194,3 +200,51 @@ def error_for_status(
         is_remote_error=is_remote_error,
         body=body[:BODY_EXCERPT_CHARS] if body else body,
     )
+
+
+# -- errors as event payloads (triggerer -> task) ----------------------------------------------------------
+
+
+def error_payload(error: BaseException, account: str | None, *, token: str = "") -> dict[str, Any]:
+    """An ``error`` event: the error's type and attributes, so the sensor can raise the same kind.
+
+    Only a Truto error carries an HTTP status: Airflow's own errors may have one too (a missing
+    connection is a "404"), which must not come back as Truto's 404. ``token`` is redacted from the text.
+    """
+    from airflow_provider_truto.redaction import redact
+
+    truto = isinstance(error, TrutoError)
+    payload: dict[str, Any] = {
+        "status": "error",
+        "integrated_account_id": account,
+        "message": redact(str((getattr(error, "message", None) if truto else None) or error), token),
+        "error_type": type(error).__name__,
+        "status_code": getattr(error, "status_code", None) if truto else None,
+        "remote_error": getattr(error, "remote_error", None),
+        "is_remote_error": bool(getattr(error, "is_remote_error", False)),
+    }
+    if isinstance(error, TrutoInputError):
+        payload["argument"] = error.argument
+    return payload
+
+
+def error_from_payload(payload: Mapping[str, Any]) -> TrutoError:
+    """The typed error an ``error`` event describes (the inverse of :func:`error_payload`)."""
+    message = str(payload.get("message") or "the Truto trigger failed")
+    status_code = payload.get("status_code")
+    if isinstance(status_code, int):
+        return error_for_status(
+            status_code,
+            message,
+            remote_error=payload.get("remote_error"),
+            is_remote_error=bool(payload.get("is_remote_error")),
+        )
+    error_type = payload.get("error_type")
+    if error_type == "TrutoInputError":
+        return TrutoInputError(str(payload.get("argument") or "truto_conn_id"), message)
+    if error_type == "AirflowNotFoundException":  # the connection is not defined where the trigger ran
+        return TrutoInputError("truto_conn_id", f"the connection is missing: {message}")
+    without_status = {cls.__name__: cls for cls in (TrutoConnectionError, TrutoInvalidResponseError)}
+    if error_type in without_status:
+        return without_status[error_type](message)
+    return TrutoError(f"{error_type or 'error'}: {message}" if error_type else message)

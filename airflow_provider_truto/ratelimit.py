@@ -382,10 +382,16 @@ class RateLimiters:
     def enabled(self) -> bool:
         return self._token_limit is not None or self._account_limit is not None
 
+    def reserve(self, integrated_account_id: str | None) -> float:
+        """Reserve a slot in every budget the request spends; return the seconds until all are free.
+
+        Nothing sleeps here: the sync client sleeps the delay, the async one awaits it.
+        """
+        return max((limiter.reserve() for limiter in self._limiters_for(integrated_account_id)), default=0.0)
+
     def wait_for_slot(self, integrated_account_id: str | None) -> float:
-        """Reserve a slot in every budget the request spends, sleep until all are free; return the wait."""
-        delays = [limiter.reserve() for limiter in self._limiters_for(integrated_account_id)]
-        delay = max(delays, default=0.0)
+        """:meth:`reserve`, then sleep until the slot (with ``sleep``); return the wait."""
+        delay = self.reserve(integrated_account_id)
         if delay > 0:
             self._sleep(delay)
         return delay

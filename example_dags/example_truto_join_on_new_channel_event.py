@@ -73,7 +73,7 @@ def channels_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
     An ``error`` event (the trigger met a bad token or a blocked account and stopped) fails the run with
     the typed Truto error, so the problem shows in the UI instead of only in the triggerer's log.
     """
-    from airflow_provider_truto.triggers.truto import error_from_payload
+    from airflow_provider_truto.exceptions import error_from_payload
 
     channels: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:

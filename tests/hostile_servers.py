@@ -8,13 +8,17 @@ got, answers HTTP/1.1 with ``Connection: close``, and stops when its ``with`` bl
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -52,6 +56,8 @@ class HostileServer:
     behaviour: Behaviour
     requests: list[Request] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
+    # Serve HTTPS with this context (see self_signed_certificate) instead of plain HTTP.
+    tls: ssl.SSLContext | None = None
 
     def __post_init__(self) -> None:
         server_self = self
@@ -59,6 +65,11 @@ class HostileServer:
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
                 sock: socket.socket = self.request
+                if server_self.tls is not None:
+                    try:
+                        sock = server_self.tls.wrap_socket(sock, server_side=True)
+                    except (ssl.SSLError, OSError):  # a client that does not trust the certificate
+                        return
                 request = read_request(sock)
                 if request is None:
                     return
@@ -78,7 +89,7 @@ class HostileServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def close(self) -> None:
         self._server.shutdown()
@@ -181,3 +192,45 @@ def channel(channel_id: str, **fields: Any) -> dict[str, Any]:
         "created_at": "2030-01-01T00:00:00Z",
         **fields,
     }
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A certificate for 127.0.0.1 signed by itself: ``(its PEM file, a server context serving it)``.
+
+    The PEM file is what a client must be told to trust (a CA bundle of one certificate).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return cert_file, context

@@ -6,33 +6,43 @@ import importlib.util
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_truto.client import (
+from airflow_provider_truto.client import TrutoClient
+from airflow_provider_truto.compat import BaseHook
+from airflow_provider_truto.config import (
     DEFAULT_ACCOUNT_RATE_LIMIT,
     DEFAULT_MAX_RESPONSE_MB,
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_CAP,
     DEFAULT_TIMEOUT_SECONDS,
     DEFAULT_TOKEN_RATE_LIMIT,
-    TrutoClient,
     TrutoConfig,
     clean_token,
-    json_body,
     normalise_base_url,
-    path_segment,
-    query_pairs,
 )
-from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
 from airflow_provider_truto.ratelimit import RateLimit
 from airflow_provider_truto.ratelimit_redis import RedisSettings
 from airflow_provider_truto.redaction import Secret
-from airflow_provider_truto.validation import require_id
 
-INSTANT_MESSAGING = "instant-messaging"
-CHANNELS = "channels"
-RESPONSE_FORMATS = frozenset({"unified", "raw", "normalized", "stream"})
+# Re-exported: these lived here before the unified API's facts got their own module.
+from airflow_provider_truto.unified_api import (  # noqa: F401
+    CHANNELS,
+    INSTANT_MESSAGING,
+    RESPONSE_FORMATS,
+    UnifiedCall,
+    UnifiedList,
+    response_options,
+    takes_unified_call,
+    takes_unified_list,
+)
+from airflow_provider_truto.validation import require_id
+from airflow_provider_truto.wire import json_body, path_segment
+
+if TYPE_CHECKING:
+    from airflow_provider_truto.async_client import AsyncTrutoClient
+
 ENVIRONMENT_RATE_LIMIT = "environment_rate_limit"
 DEPRECATED_TOKEN_RATE_LIMIT = "token_rate_limit"
 # Every extra the hook reads: none may hold a word Airflow's secrets masker treats as sensitive.
@@ -190,6 +200,14 @@ class TrutoHook(BaseHook):
         del conn
         raise TrutoInputError(name, f"connection {conn_id!r}: {problem}")
 
+    def account_id(self, integrated_account_id: str | None = None) -> str:
+        """The account a call acts on: the argument, else the connection's ``integrated_account_id``.
+
+        Reads only the connection (no HTTP session is made): operators resolve their account with it
+        before any request goes out, so a missing one is named first.
+        """
+        return self.config.account_id(integrated_account_id)
+
     @cached_property
     def client(self) -> TrutoClient:
         """One client, and so one pooled HTTP session, per hook."""
@@ -198,6 +216,22 @@ class TrutoHook(BaseHook):
     def get_conn(self) -> TrutoClient:
         return self.client
 
+    async def get_async_conn(self) -> AsyncTrutoClient:
+        """An async client (httpx) from the same config as :meth:`get_conn`'s, for triggers.
+
+        The connection is read in a thread, off the event loop (reading it may talk to Airflow's API
+        synchronously). The caller owns the client: ``async with await hook.get_async_conn() as client``.
+        """
+        from asgiref.sync import sync_to_async
+
+        from airflow_provider_truto.async_client import AsyncTrutoClient
+
+        def read() -> TrutoConfig:
+            return self.config
+
+        config: TrutoConfig = await sync_to_async(read)()
+        return AsyncTrutoClient(config, log=self.log)
+
     def close(self) -> None:
         if "client" in self.__dict__:
             self.client.close()
@@ -205,53 +239,26 @@ class TrutoHook(BaseHook):
 
     # -- the generic unified API ---------------------------------------------------------------------
 
-    def unified(
-        self,
-        model: str,
-        resource: str,
-        method: str = "list",
-        *,
-        resource_id: str | None = None,
-        integrated_account_id: str | None = None,
-        query: Mapping[str, Any] | None = None,
-        body: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Any:
+    @takes_unified_call
+    def unified(self, call: UnifiedCall) -> Any:
         """Call any unified model and return the decoded answer.
 
-        ``method`` is ``list`` (one page), ``get``, ``create``, ``update``, ``delete`` or a custom method
-        such as ``join``.
+        Takes :class:`~airflow_provider_truto.unified_api.UnifiedCall`'s arguments: ``model``,
+        ``resource``, ``method`` (``list`` (one page), ``get``, ``create``, ``update``, ``delete`` or a
+        custom method such as ``join``), then keyword-only ``resource_id``, ``integrated_account_id``,
+        ``query``, ``body`` and ``idempotency_key``.
         """
-        return self.client.unified(
-            model,
-            resource,
-            method,
-            resource_id=resource_id,
-            integrated_account_id=integrated_account_id,
-            query=query,
-            body=body,
-            idempotency_key=idempotency_key,
-        )
+        return self.client.call_unified(call)
 
-    def list_unified(
-        self,
-        model: str,
-        resource: str,
-        *,
-        integrated_account_id: str | None = None,
-        query: Mapping[str, Any] | None = None,
-        limit: int | None = None,
-        max_pages: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Every item of a unified list, fetched lazily page by page (``limit`` is the page size)."""
-        return self.client.paginate_unified(
-            model,
-            resource,
-            integrated_account_id=integrated_account_id,
-            query=query,
-            page_size=limit,
-            max_pages=max_pages,
-        )
+    @takes_unified_list
+    def list_unified(self, listing: UnifiedList) -> Iterator[dict[str, Any]]:
+        """Every item of a unified list, fetched lazily page by page.
+
+        Takes :class:`~airflow_provider_truto.unified_api.UnifiedList`'s arguments: ``model``,
+        ``resource``, then keyword-only ``integrated_account_id``, ``query``, ``limit`` (the page size) and
+        ``max_pages``.
+        """
+        return self.client.list_unified(listing)
 
     # -- instant-messaging channels ------------------------------------------------------------------
 
@@ -280,11 +287,15 @@ class TrutoHook(BaseHook):
         if remote_data:
             body["remote_data"] = dict(remote_data)
         return self._channel_call(
-            "join",
-            body=body,
-            integrated_account_id=integrated_account_id,
-            query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
-            idempotency_key=idempotency_key,
+            UnifiedCall(
+                INSTANT_MESSAGING,
+                CHANNELS,
+                "join",
+                body=body,
+                integrated_account_id=integrated_account_id,
+                query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
+                idempotency_key=idempotency_key,
+            )
         )
 
     def get_channel(
@@ -300,10 +311,14 @@ class TrutoHook(BaseHook):
         """Fetch one channel."""
         path_segment("channel_id", channel_id)  # ".", ".." and blanks are named as what the caller passed
         return self._channel_call(
-            "get",
-            resource_id=channel_id,
-            integrated_account_id=integrated_account_id,
-            query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
+            UnifiedCall(
+                INSTANT_MESSAGING,
+                CHANNELS,
+                "get",
+                resource_id=channel_id,
+                integrated_account_id=integrated_account_id,
+                query=response_options(response_format, exclude_fields, ignore_remote_data, remote_query),
+            )
         )
 
     def list_channels(
@@ -329,7 +344,7 @@ class TrutoHook(BaseHook):
     # -- integrated accounts (admin API) -------------------------------------------------------------
 
     def get_integrated_account(self, integrated_account_id: str | None = None) -> dict[str, Any]:
-        account = path_segment("integrated_account_id", self.client.account_id(integrated_account_id))
+        account = path_segment("integrated_account_id", self.account_id(integrated_account_id))
         answer: dict[str, Any] = self.client.request("GET", f"/integrated-account/{account}")
         return answer
 
@@ -338,7 +353,7 @@ class TrutoHook(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         """Every integrated account of the token's environment; filters such as ``status="active"``,
         ``is_sandbox=False`` or ``integration={"name": "slack"}`` are passed to Truto."""
-        return self.client.paginate("/integrated-account", query=filters, page_size=limit)
+        return self.client.paginate("/integrated-account", query=filters, limit=limit)
 
     # -- Airflow's "Test connection" -----------------------------------------------------------------
 
@@ -361,39 +376,14 @@ class TrutoHook(BaseHook):
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _channel_call(self, method: str, **kwargs: Any) -> dict[str, Any]:
-        answer = self.unified(INSTANT_MESSAGING, CHANNELS, method, **kwargs)
+    def _channel_call(self, call: UnifiedCall) -> dict[str, Any]:
+        """A channel call whose answer must be one object (a channel)."""
+        answer = self.client.call_unified(call)
         if not isinstance(answer, dict):
             raise TrutoInvalidResponseError(
-                f"channel {method} returned {type(answer).__name__}, not an object"
+                f"channel {call.method} returned {type(answer).__name__}, not an object"
             )
         return answer
-
-
-def response_options(
-    response_format: str,
-    exclude_fields: Sequence[str] | None,
-    ignore_remote_data: bool,
-    remote_query: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    """The ``truto_*`` and ``remote_query`` query parameters, validated."""
-    if response_format not in RESPONSE_FORMATS:
-        raise TrutoInputError(
-            "response_format", f"must be one of {sorted(RESPONSE_FORMATS)}, got {response_format!r}"
-        )
-    if exclude_fields is not None and (
-        isinstance(exclude_fields, str) or not all(isinstance(f, str) and f for f in exclude_fields)
-    ):
-        raise TrutoInputError("exclude_fields", "must be a list of field names")
-    if remote_query is not None and not isinstance(remote_query, Mapping):
-        raise TrutoInputError("remote_query", f"must be a mapping, got {type(remote_query).__name__}")
-    query_pairs({"remote_query": remote_query}, "remote_query")
-    return {
-        "truto_response_format": None if response_format == "unified" else response_format,
-        "truto_ignore_remote_data": True if ignore_remote_data else None,
-        "truto_exclude_fields": list(exclude_fields) if exclude_fields else None,
-        "remote_query": dict(remote_query) if remote_query else None,
-    }
 
 
 def _connection_fields(conn: Any) -> tuple[str, Secret | None, Mapping[str, Any]]:

@@ -20,6 +20,7 @@ from airflow_provider_truto.exceptions import (
     TrutoInputError,
     TrutoRedirectError,
 )
+from airflow_provider_truto.unified_api import check_response_format
 from airflow_provider_truto.validation import require_count, require_id
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
     from airflow_provider_truto.hooks.truto import TrutoHook
 
-RESPONSE_FORMATS = ("unified", "raw", "normalized", "stream")
 # A batch gives up on an account after this many of its channels in a row failed even after the hook's
 # retries: Truto is down for it, and hammering on helps no one. Airflow's retry takes the batch up again.
 MAX_CONSECUTIVE_FAILURES = 3
@@ -105,10 +105,7 @@ class JoinChannelOperator(BaseOperator):
         super().__init__(**kwargs)
         if (channel_id is None) == (channel_ids is None):
             raise TrutoInputError("channel_id", "give exactly one of 'channel_id' and 'channel_ids'")
-        if response_format not in RESPONSE_FORMATS:
-            raise TrutoInputError(
-                "response_format", f"must be one of {RESPONSE_FORMATS}, got {response_format!r}"
-            )
+        check_response_format(response_format)
         self.channel_id = channel_id
         self.channel_ids = channel_ids
         self.integrated_account_id = integrated_account_id
@@ -131,10 +128,7 @@ class JoinChannelOperator(BaseOperator):
         # Everything is validated before the first request goes out.
         if self.channel_ids is None:
             channel = channel_ref(self.channel_id, "channel_id")
-            # A channel object names its account (the trigger's events do), as a batch item may.
-            account = self.hook.client.account_id(
-                channel.get("integrated_account_id") or self.integrated_account_id or None
-            )
+            account = self._account(channel)
             context["truto_channel_label"] = channel["name"]  # type: ignore[typeddict-unknown-key]
             return self._join_one(channel, account, context)
         if isinstance(self.channel_ids, (str, Mapping)) or not isinstance(self.channel_ids, Sequence):
@@ -142,6 +136,13 @@ class JoinChannelOperator(BaseOperator):
         batch = [channel_ref(item, f"channel_ids[{index}]") for index, item in enumerate(self.channel_ids)]
         context["truto_channel_label"] = batch_label(batch)  # type: ignore[typeddict-unknown-key]
         return self._join_batch(batch, context)
+
+    def _account(self, channel: ChannelRef) -> str:
+        """The channel's own account (the trigger's events name it, as a batch item may), else the task's,
+        else the connection's; an unset templated field renders as ``""``, which means "not given"."""
+        return self.hook.account_id(
+            channel.get("integrated_account_id") or self.integrated_account_id or None
+        )
 
     def _join_one(self, channel: ChannelRef, account: str, context: Context) -> dict[str, Any]:
         try:
@@ -159,10 +160,7 @@ class JoinChannelOperator(BaseOperator):
     def _join_batch(self, batch: list[ChannelRef], context: Context) -> list[dict[str, Any]]:
         by_account: dict[str, list[ChannelRef]] = {}
         for channel in batch:
-            account = self.hook.client.account_id(
-                channel.get("integrated_account_id") or self.integrated_account_id or None
-            )
-            by_account.setdefault(account, []).append(channel)
+            by_account.setdefault(self._account(channel), []).append(channel)
         workers = max(1, min(self.max_concurrency, len(by_account)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="truto-join") as pool:
             results = list(
@@ -227,7 +225,7 @@ class JoinChannelOperator(BaseOperator):
         ti = context.get("ti")
         if getattr(ti, "try_number", 1) <= 1 or len(channels) < MEMBERSHIP_CHECK_MIN_CHANNELS:
             return set()
-        from airflow_provider_truto.hooks.truto import CHANNELS, INSTANT_MESSAGING
+        from airflow_provider_truto.unified_api import CHANNELS, INSTANT_MESSAGING
 
         unseen = {channel["id"] for channel in channels}
         members: set[str] = set()

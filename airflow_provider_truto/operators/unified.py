@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_truto.exceptions import TrutoInputError
+from airflow_provider_truto.unified_api import METHODS_WITH_RESOURCE_ID, READ_METHODS, UNIFIED_METHODS
 from airflow_provider_truto.validation import optional_count
 
 if TYPE_CHECKING:
@@ -18,13 +19,11 @@ if TYPE_CHECKING:
 
     from airflow_provider_truto.hooks.truto import TrutoHook
 
-STANDARD_METHODS = ("list", "get", "create", "update", "delete")
+STANDARD_METHODS = tuple(UNIFIED_METHODS)  # kept for imports of this name; the table is unified_api's
 # A list task's items all land in one XCom row of the metadata DB. 10,000 unified items (a few KB each
 # with remote_data) is already tens of MB there; counted in items, not pages, because the page size
 # (``limit``) varies and what a row holds is items.
 DEFAULT_MAX_ITEMS = 10_000
-_READ_METHODS = frozenset({"list", "get"})
-_ID_METHODS = frozenset({"get", "update", "delete"})
 
 
 class TrutoUnifiedApiOperator(BaseOperator):
@@ -110,14 +109,14 @@ class TrutoUnifiedApiOperator(BaseOperator):
         account = _optional_id(self.integrated_account_id, "integrated_account_id")
         query = _optional_mapping(self.query, "query")
         body = _optional_mapping(self.body, "body")
-        if self.method in _ID_METHODS and resource_id is None:
+        if self.method in METHODS_WITH_RESOURCE_ID and resource_id is None:
             raise TrutoInputError("resource_id", f"is required by the {self.method!r} method")
-        if self.method not in _ID_METHODS and resource_id is not None:
+        if self.method not in METHODS_WITH_RESOURCE_ID and resource_id is not None:
             raise TrutoInputError("resource_id", f"is not used by the {self.method!r} method")
-        if self.method in _READ_METHODS and body is not None:
+        if self.method in READ_METHODS and body is not None:
             raise TrutoInputError("body", f"is not sent with the {self.method!r} method (a GET)")
         # Resolve the account now, so a missing one is named before any request.
-        account = self.hook.client.account_id(account)
+        account = self.hook.account_id(account)
         if self.method == "list":
             return self._list(account, query)
         answer = self.hook.unified(
@@ -128,7 +127,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
             integrated_account_id=account,
             query=query,
             body=body,
-            idempotency_key=None if self.method in _READ_METHODS else self._idempotency_key(context, account),
+            idempotency_key=None if self.method in READ_METHODS else self._idempotency_key(context, account),
         )
         self.log.info(
             "%s %s/%s%s done",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_truto.channels import DEFAULT_LIMIT, DEFAULT_MAX_CHANNELS, DEFAULT_POLL_INTERVAL
 from airflow_provider_truto.validation import optional_count, require_count
 
 if TYPE_CHECKING:
@@ -17,9 +18,7 @@ if TYPE_CHECKING:
     from airflow_provider_truto.hooks.truto import TrutoHook
     from airflow_provider_truto.policy import AutoJoinPolicy
 
-DEFAULT_POLL_INTERVAL = 60.0
-DEFAULT_PAGE_SIZE = 100
-DEFAULT_MAX_CHANNELS = 500
+DEFAULT_PAGE_SIZE = DEFAULT_LIMIT  # the former name of the channel-list page size's default
 
 
 class TrutoNewChannelsSensor(BaseSensorOperator):
@@ -64,7 +63,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         integrated_account_id: str | None = None,
         created_after: str | datetime | None = None,
         truto_conn_id: str = "truto_default",
-        limit: int | None = DEFAULT_PAGE_SIZE,
+        limit: int | None = DEFAULT_LIMIT,
         max_channels: int = DEFAULT_MAX_CHANNELS,
         deferrable: bool | None = None,
         poke_interval: float = DEFAULT_POLL_INTERVAL,
@@ -119,9 +118,9 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from airflow_provider_truto.channels import channel_summary, select_new_channels
         from airflow_provider_truto.exceptions import TrutoError
         from airflow_provider_truto.retry import is_retryable
-        from airflow_provider_truto.triggers.truto import channel_summary, select_new_channels
 
         cutoff = self._cutoff()
         account = self._account()
@@ -141,7 +140,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
             max_channels=self.max_channels,
             policy=self._policy(),
         )
-        resolved = self.hook.client.account_id(account)
+        resolved = self.hook.account_id(account)
         self.log.info("%d of %d channels in %s are new and joinable", len(selected), len(channels), resolved)
         if not selected:
             return PokeReturnValue(is_done=False)
@@ -149,8 +148,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Resume after the trigger fired: its channels, or the typed error it reported."""
-        from airflow_provider_truto.exceptions import TrutoInvalidResponseError
-        from airflow_provider_truto.triggers.truto import error_from_payload
+        from airflow_provider_truto.exceptions import TrutoInvalidResponseError, error_from_payload
 
         if not isinstance(event, dict):
             raise TrutoInvalidResponseError(f"the trigger sent no event payload, got {event!r}")

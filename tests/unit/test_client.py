@@ -287,12 +287,16 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None) is None
 
 
-def test_proxy_settings_are_read_once_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxy_settings_are_read_once_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    bundle = tmp_path / "corp.pem"
+    bundle.write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "localhost")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corp.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     client = TrutoClient(TrutoConfig(token="t", base_url="https://api.truto.one"))
     assert client.session.proxies["https"] == "http://proxy.internal:3128"
-    assert client.session.verify == "/etc/ssl/certs/corp.pem" and client.session.trust_env is False
+    assert client.session.verify == str(bundle) and client.session.trust_env is False
     bypassed = TrutoClient(TrutoConfig(token="t", base_url="http://localhost:8080"))
     assert "http" not in bypassed.session.proxies

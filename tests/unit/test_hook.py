@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -207,3 +208,20 @@ def test_auth_error_is_typed_and_token_free(
         TrutoHook("leak").join_channel("C1")
     assert secret not in str(caught.value) and secret not in (caught.value.body or "")
     assert secret not in caplog.text
+
+
+def test_the_account_is_resolved_from_the_connection_without_a_session(hook: TrutoHook, sandbox: Any) -> None:
+    assert hook.account_id() == ACCOUNT and hook.account_id("acct-2") == "acct-2"
+    with pytest.raises(TrutoInputError):
+        hook.account_id("  ")
+    assert "client" not in hook.__dict__ and sandbox.requests == []
+
+
+def test_the_sync_and_async_clients_come_from_one_config(hook: TrutoHook, sandbox: Any) -> None:
+    async def listed() -> list[str]:
+        async with await hook.get_async_conn() as client:
+            assert client.config is hook.config
+            return [c["id"] async for c in client.paginate_unified("instant-messaging", "channels")]
+
+    assert asyncio.run(listed()) == [c["id"] for c in sandbox.channels(ACCOUNT)]
+    assert hook.get_conn().config is hook.config

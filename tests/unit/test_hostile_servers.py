@@ -41,13 +41,14 @@ from airflow_provider_truto.exceptions import (
     TrutoInvalidResponseError,
     TrutoNotFoundError,
     TrutoRedirectError,
+    error_from_payload,
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
 from airflow_provider_truto.retry import BACKOFF_BASE_SECONDS
 from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 from airflow_provider_truto.testing import TrutoSandbox
-from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger, error_from_payload
+from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 from tests.conftest import ACCOUNT, AIRFLOW_VERSION, REPO, TOKEN, connection_json, run_dag_test, token_leaks
 from tests.hostile_servers import (
     HostileServer,

@@ -14,19 +14,16 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto import __version__
-from airflow_provider_truto.channels import is_auto_joinable
+from airflow_provider_truto.channels import is_auto_joinable, select_new_channels
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
     TrutoConnectionError,
     TrutoInputError,
+    error_from_payload,
 )
 from airflow_provider_truto.testing import Fault, TrutoSandbox
-from airflow_provider_truto.triggers.truto import (
-    TrutoNewChannelsTrigger,
-    error_from_payload,
-    select_new_channels,
-)
+from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json
 
 CHANNELS = "/unified/instant-messaging/channels"
@@ -451,3 +448,23 @@ def test_importing_the_trigger_and_sensor_pulls_in_no_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("name", "home"),
+    [
+        ("select_new_channels", "airflow_provider_truto.channels"),
+        ("channel_summary", "airflow_provider_truto.channels"),
+        ("error_payload", "airflow_provider_truto.exceptions"),
+        ("error_from_payload", "airflow_provider_truto.exceptions"),
+    ],
+)
+def test_the_moved_helpers_still_import_from_the_trigger_module_with_a_warning(name: str, home: str) -> None:
+    trigger_module = importlib.import_module("airflow_provider_truto.triggers.truto")
+    with pytest.warns(DeprecationWarning, match=f"import {name} from {home}"):
+        moved = getattr(trigger_module, name)
+    assert moved is getattr(importlib.import_module(home), name)
+    # ``import *`` finds what it found before the move.
+    assert set(trigger_module.__all__) == {
+        "TrutoNewChannelsTrigger", "channel_summary", "error_payload", "select_new_channels"
+    }  # fmt: skip

@@ -1,0 +1,313 @@
+"""One attempt's answer, decoded the same way whichever transport read it.
+
+A transport (requests in :class:`~airflow_provider_truto.client.TrutoClient`, httpx in
+:class:`~airflow_provider_truto.async_client.AsyncTrutoClient`) only moves bytes: it hands an
+:class:`AnswerDecoder` the status and headers (:meth:`~AnswerDecoder.head`), then the body's chunks
+(:meth:`~AnswerDecoder.read` / :meth:`~AnswerDecoder.aread`), then asks for the result
+(:meth:`~AnswerDecoder.result`), or for the error a library's exception stands for
+(:meth:`~AnswerDecoder.transport_failure`). Everything else is decided here, once:
+
+- a 429 pauses the rate budget it belongs to, for every worker sharing it;
+- a 3xx is a :class:`~airflow_provider_truto.exceptions.TrutoRedirectError`, never followed;
+- the answer must arrive whole within the connection's timeout and stay under its size cap;
+- the token is redacted before decoding and from the decoded value again;
+- an error status becomes the typed error of :func:`~airflow_provider_truto.exceptions.error_for_status`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from airflow_provider_truto.exceptions import (
+    BODY_EXCERPT_CHARS,
+    TrutoConnectionError,
+    TrutoError,
+    TrutoHTTPError,
+    TrutoInvalidResponseError,
+    TrutoRedirectError,
+    error_for_status,
+)
+from airflow_provider_truto.redaction import redact, redact_value
+
+log = logging.getLogger("airflow_provider_truto.client")  # the name users' log settings know
+
+STREAM_CHUNK_BYTES = 64 * 1024
+
+PauseBudget = Callable[[str | None, float | None], None]
+
+
+class AnswerDecoder:
+    """Decodes one attempt's answer to the call ``call`` (``"GET /path"``).
+
+    :param pause: called with the account and the ``Retry-After`` of a 429 (``RateLimiters.pause``).
+    """
+
+    def __init__(
+        self,
+        call: str,
+        account: str | None,
+        *,
+        token: str,
+        timeout: float,
+        max_bytes: int,
+        pause: PauseBudget,
+    ) -> None:
+        self.reader = AnswerReader(call, timeout=timeout, max_bytes=max_bytes)
+        self.call = call
+        self._account = account
+        self._token = token
+        self._pause = pause
+
+    def remaining(self) -> float:
+        """Seconds left until the attempt's deadline."""
+        return self.reader.remaining()
+
+    @property
+    def deadline(self) -> float:
+        """The attempt's deadline on ``time.monotonic()``'s clock."""
+        return self.reader.deadline
+
+    def head(self, status_code: int, headers: Mapping[str, str]) -> TrutoError | None:
+        """Check the status line and headers before any of the body is read; the error if they are refused.
+
+        Returned, not raised: this frame holds the headers, which may carry the token (a ``Location``).
+        """
+        if status_code == 429:  # every worker sharing the budget waits, not just this one
+            self._pause(self._account, parse_retry_after(headers.get("Retry-After")))
+        redirect = redirect_error(status_code, headers.get("Location"), call=self.call, token=self._token)
+        return redirect or self.reader.check_length(headers.get("Content-Length"))
+
+    def read(self, chunks: Iterable[bytes]) -> TrutoError | None:
+        """Read the body; the error (returned, not raised) if a limit is passed."""
+        return self.reader.read(chunks)
+
+    async def aread(self, chunks: AsyncIterable[bytes]) -> TrutoError | None:
+        """:meth:`read` for an async stream."""
+        return await self.reader.aread(chunks)
+
+    def timed_out(self) -> TrutoConnectionError:
+        return self.reader.timed_out()
+
+    def result(self, status_code: int, headers: Mapping[str, str], reason: str | None) -> Any:
+        """The decoded answer of a body read whole, or raise the typed error it stands for."""
+        return decode_answer(
+            status_code,
+            decode_text(self.reader.body, headers.get("Content-Type")),
+            retry_after=headers.get("Retry-After"),
+            reason=reason,
+            call=self.call,
+            token=self._token,
+        )
+
+    def transport_failure(self, error: BaseException, *, timed_out: bool) -> TrutoConnectionError:
+        """The error for a library's exception (no HTTP answer): a timeout, or a connection that failed.
+
+        Build it inside the ``except`` block and raise it outside: the library's message is redacted
+        here, and its exception must not be chained (its message may quote URLs or headers unredacted).
+        """
+        if timed_out or self.reader.expired():
+            return self.reader.timed_out()
+        return TrutoConnectionError(
+            f"{self.call} failed: {type(error).__name__}: {redact(str(error), self._token)}"
+        )
+
+
+def redirect_error(
+    status_code: int, location: str | None, *, call: str, token: str
+) -> TrutoRedirectError | None:
+    """The error for a 3xx answer, or ``None``.
+
+    Truto's API does not redirect: a 3xx means the Base URL points somewhere else (``http://`` behind a
+    gateway that wants ``https://``, an old host). Following it would turn a POST into a bodiless GET.
+    """
+    if not 300 <= status_code < 400:
+        return None
+    where = redact(location, token) if location else None
+    advice = f"it points to {where}" if where else "it names no Location"
+    error = error_for_status(
+        status_code,
+        f"{call} was redirected (HTTP {status_code}); redirects are not followed, {advice}: "
+        "set the connection's Base URL to the address Truto's API answers on",
+    )
+    assert isinstance(error, TrutoRedirectError)
+    error.location = where
+    return error
+
+
+class AnswerReader:
+    """One attempt's body, read under the limits both transports share.
+
+    - A total deadline: the connection's ``timeout`` covers the whole answer, not each read. The sync
+      transport also cuts its socket at the deadline (:mod:`airflow_provider_truto.deadline`), the async
+      one wraps the attempt in ``asyncio.timeout``; both check between chunks.
+    - A size cap: an answer announcing or reaching more than ``max_bytes`` is refused while it streams,
+      so memory stays bounded by the cap, not by what a server sends.
+    """
+
+    def __init__(self, call: str, *, timeout: float, max_bytes: int) -> None:
+        self.call = call
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + timeout
+        self.body = bytearray()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def check_length(self, content_length: str | None) -> TrutoInvalidResponseError | None:
+        """The error for an answer whose announced length is over the cap, before reading any of it."""
+        try:
+            announced = int(content_length) if content_length else 0
+        except ValueError:
+            announced = 0
+        return self.too_large(announced) if announced > self.max_bytes else None
+
+    def read(self, chunks: Iterable[bytes]) -> TrutoError | None:
+        """Read the body from ``chunks``; the error if a limit is passed.
+
+        The error is returned, not raised: no frame of its traceback then holds a raw chunk (tracebacks
+        that print local variables would show what a server echoed).
+        """
+        for chunk in chunks:
+            failure = self.add(chunk)
+            if failure is not None:
+                return failure
+        return None
+
+    async def aread(self, chunks: AsyncIterable[bytes]) -> TrutoError | None:
+        """:meth:`read` for an async stream."""
+        async for chunk in chunks:
+            failure = self.add(chunk)
+            if failure is not None:
+                return failure
+        return None
+
+    def add(self, chunk: bytes) -> TrutoError | None:
+        if len(self.body) + len(chunk) > self.max_bytes:
+            return self.too_large(None)
+        if self.expired():
+            return self.timed_out()
+        self.body += chunk
+        return None
+
+    def timed_out(self) -> TrutoConnectionError:
+        return TrutoConnectionError(
+            f"{self.call} timed out: no complete answer within {self.timeout:g}s "
+            "(the connection's timeout, for the whole answer)"
+        )
+
+    def too_large(self, announced: int | None) -> TrutoInvalidResponseError:
+        size = f"{announced} bytes" if announced is not None else f"more than {self.max_bytes} bytes"
+        return TrutoInvalidResponseError(
+            f"{self.call} answered {size}, over the cap of {self.max_bytes / 1e6:g} MB; raise the "
+            "connection's 'max_response_mb' extra if answers this large are expected"
+        )
+
+
+def decode_text(body: bytes | bytearray, content_type: str | None) -> str:
+    """An answer's bytes as text: the charset the server declared, else UTF-8 (JSON's encoding)."""
+    charset = "utf-8"
+    for parameter in (content_type or "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def decode_answer(
+    status_code: int, text: str, *, retry_after: str | None, reason: str | None, call: str, token: str
+) -> Any:
+    """An answer's JSON, or the typed error it stands for.
+
+    The token is redacted from the text before decoding, in every spelling a server may echo it in, and
+    from the decoded value again. A successful answer that held the token is used with ``***`` in its
+    place (and a warning): refusing it would fail a write that went through.
+    """
+    redacted = redact(text, token)
+    held_token, text = redacted != text, redacted  # no local keeps the unredacted text past here
+    reason = redact(reason, token) if reason else reason
+    if status_code >= 400:
+        raise error_from_answer(
+            status_code, redacted, retry_after=retry_after, reason=reason, call=call, token=token
+        )
+    if not redacted:
+        return {}
+    try:
+        answer = json.loads(redacted)
+    except ValueError:
+        failure = TrutoInvalidResponseError(
+            f"{call} answered HTTP {status_code} with a body that is not JSON",
+            status_code=status_code,
+            body=redacted[:BODY_EXCERPT_CHARS],
+        )
+    else:
+        # Decoding only changes text at a backslash (an escape): without one, every decoded string is a
+        # piece of the text redacted above, and the walk would find nothing.
+        answer, changed = redact_value(answer, token) if "\\" in redacted else (answer, False)
+        if changed or held_token:
+            log.warning("%s: the answer held the API token; it was replaced by *** before use", call)
+        return answer
+    raise failure
+
+
+def error_from_answer(
+    status_code: int,
+    text: str,
+    *,
+    retry_after: str | None,
+    reason: str | None,
+    call: str,
+    token: str = "",
+) -> TrutoHTTPError:
+    """The typed error for an error answer, from Truto's error body. ``text`` must already be redacted."""
+    try:
+        payload = json.loads(text) if text else {}
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    raw = payload.get("raw_response")
+    remote_error = raw.get("error") if isinstance(raw, dict) else None
+    message = payload.get("message") or payload.get("error") or reason or "error"
+    # The text was redacted before decoding; what its JSON escapes decoded to is redacted again.
+    return error_for_status(
+        status_code,
+        redact(f"{call}: {message}", token),
+        retry_after=parse_retry_after(retry_after),
+        remote_error=redact(str(remote_error), token) if remote_error is not None else None,
+        is_remote_error=bool(payload.get("truto_is_remote_error")),
+        body=text,
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP-date relative to now.
+
+    Unreadable, negative, NaN or infinite means absent: the retry falls back to the backoff.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if 0 <= seconds < math.inf else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,173 @@
+"""AsyncTrutoClient: Truto's API over one ``httpx.AsyncClient`` (the async transport, for triggers).
+
+The same calls, retries, pacing, checks and errors as :class:`~airflow_provider_truto.client.TrutoClient`,
+from the same :class:`~airflow_provider_truto.config.TrutoConfig`: both are built on
+:class:`~airflow_provider_truto.base_client.BaseTrutoClient`, and this module only sends the bytes
+(httpx) and waits (``asyncio.sleep``), so no wait blocks the event loop. ``httpx`` is imported with this
+module, which the trigger imports only when it runs, never when a DAG is parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+import tenacity
+
+from airflow_provider_truto.answers import STREAM_CHUNK_BYTES, AnswerDecoder
+from airflow_provider_truto.base_client import MAX_POOLED_CONNECTIONS, BaseTrutoClient
+from airflow_provider_truto.config import TrutoConfig
+from airflow_provider_truto.exceptions import TrutoError
+from airflow_provider_truto.unified_api import (
+    UnifiedCall,
+    UnifiedList,
+    takes_unified_call,
+    takes_unified_list,
+)
+from airflow_provider_truto.wire import ApiCall, PreparedRequest, default_headers, takes_api_call
+
+__all__ = ["AsyncTrutoClient"]
+
+
+class AsyncTrutoClient(BaseTrutoClient):
+    """A client for Truto's API over one pooled ``httpx.AsyncClient``; use it as ``async with``.
+
+    :param config: the token, base URL, timeouts, retry and rate-limit settings.
+    :param sleep: how to wait between attempts; tests pass a recorder.
+    :param log: where retries are logged (a trigger passes its own ``self.log``).
+    """
+
+    def __init__(
+        self,
+        config: TrutoConfig,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        log: Any = None,
+    ) -> None:
+        super().__init__(config, log=log)
+        self.http = httpx.AsyncClient(
+            headers=default_headers(config.token),
+            timeout=config.timeout,
+            follow_redirects=False,
+            # The proxy and CA bundle come from network_settings, as for requests, not from httpx's own
+            # reading of the environment.
+            trust_env=False,
+            transport=httpx.AsyncHTTPTransport(
+                verify=self.network.ssl_context(),
+                proxy=self.network.proxy,
+                limits=httpx.Limits(max_connections=MAX_POOLED_CONNECTIONS),
+            ),
+        )
+        self._retrying = tenacity.AsyncRetrying(sleep=sleep, **self._retry_policy)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self._close_budgets()
+
+    async def __aenter__(self) -> AsyncTrutoClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- calls -------------------------------------------------------------------------------------------
+
+    @takes_api_call
+    async def request(self, call: ApiCall) -> Any:
+        """Send one call, retrying what the policy allows, and return the decoded JSON answer.
+
+        Takes :class:`~airflow_provider_truto.wire.ApiCall`'s arguments: ``method``, ``path``, then
+        keyword-only ``query``, ``body`` and ``idempotency_key``. A POST or PATCH carries one
+        ``Idempotency-Key``, generated unless given, and the same on every retry, so a retried write can
+        never act twice.
+        """
+        return await self._retrying(self._attempt, self._prepare(call))
+
+    @takes_unified_call
+    async def unified(self, call: UnifiedCall) -> Any:
+        """One call to ``/unified/{model}/{resource}[/{id}|/{custom method}]`` (a list returns one page).
+
+        Takes :class:`~airflow_provider_truto.unified_api.UnifiedCall`'s arguments. A custom method's
+        answer wrapped as ``{"result": {...}}`` is unwrapped.
+        """
+        return await self.call_unified(call)
+
+    async def call_unified(self, call: UnifiedCall) -> Any:
+        """:meth:`unified` for a call already made into a :class:`UnifiedCall`."""
+        return call.result(await self._retrying(self._attempt, self._prepare_unified(call)))
+
+    async def paginate(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        max_pages: int | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the items of a cursor-paginated list, one page in memory at a time (``limit``: page size).
+
+        The same walk as :meth:`TrutoClient.paginate`: through empty pages, up to the connection's
+        ``page_cap``, or ``max_pages``.
+        """
+        walk = self._walk(path, query, limit, max_pages)
+        while (page_query := walk.next_query()) is not None:
+            for item in walk.take(await self.request("GET", path, query=page_query)):
+                yield item
+
+    @takes_unified_list
+    def paginate_unified(self, listing: UnifiedList) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a unified list, page by page; takes
+        :class:`~airflow_provider_truto.unified_api.UnifiedList`'s arguments (``limit``: the page size)."""
+        path, query = self._unified_list(listing)
+        return self.paginate(path, query=query, limit=listing.limit, max_pages=listing.max_pages)
+
+    # -- one attempt -------------------------------------------------------------------------------------
+
+    async def _attempt(self, request: PreparedRequest) -> Any:
+        delay = self._pacing_delay(request)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        decoder = self._decoder(request)
+        # Errors are built outside the ``except`` blocks: httpx's messages may quote URLs unredacted, and
+        # a chained cause is printed with the error.
+        failure: TrutoError
+        try:
+            # The deadline covers the whole answer, however slowly it trickles in.
+            async with (
+                _deadline(decoder.remaining()),
+                self.http.stream(
+                    request.method,
+                    request.url,
+                    params=tuple(request.params),
+                    content=request.body,
+                    headers=request.headers,
+                ) as response,
+            ):
+                read_failure = await self._read(response, decoder)
+                if read_failure is None:
+                    return decoder.result(response.status_code, response.headers, response.reason_phrase)
+                failure = read_failure
+        except TrutoError:
+            raise
+        except (asyncio.TimeoutError, httpx.TimeoutException) as error:
+            failure = decoder.transport_failure(error, timed_out=True)
+        except httpx.HTTPError as error:
+            failure = decoder.transport_failure(error, timed_out=False)
+        raise failure
+
+    @staticmethod
+    async def _read(response: httpx.Response, decoder: AnswerDecoder) -> TrutoError | None:
+        failure = decoder.head(response.status_code, response.headers)
+        return failure or await decoder.aread(response.aiter_bytes(STREAM_CHUNK_BYTES))
+
+
+def _deadline(seconds: float) -> Any:
+    """``asyncio.timeout`` (Python >= 3.11); ``wait_for``, which can swallow a cancellation that arrives
+    as it times out, is not used for it. Python 3.10 has only the checks between chunks."""
+    if sys.version_info >= (3, 11):
+        return asyncio.timeout(max(seconds, 0.0))
+    return contextlib.nullcontext()  # pragma: no cover

@@ -1,0 +1,100 @@
+"""What the sync and the async Truto client share: everything but sending bytes and waiting.
+
+:class:`BaseTrutoClient` holds the config, the rate-limit budgets, the retry policy and the network
+settings, and makes the pieces each call goes through: the prepared request
+(:mod:`~airflow_provider_truto.wire`), the pacing delay, the answer decoder
+(:mod:`~airflow_provider_truto.answers`) and the cursor walk (:mod:`~airflow_provider_truto.pagination`).
+Its two subclasses only add their transport's attempt and their loops around these pieces:
+:class:`~airflow_provider_truto.client.TrutoClient` (requests, ``time.sleep``) and
+:class:`~airflow_provider_truto.async_client.AsyncTrutoClient` (httpx, ``asyncio.sleep``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_truto.answers import AnswerDecoder
+from airflow_provider_truto.config import TrutoConfig
+from airflow_provider_truto.network import NetworkSettings, network_settings
+from airflow_provider_truto.pagination import CursorWalk
+from airflow_provider_truto.ratelimit import RateLimiters
+from airflow_provider_truto.redaction import redact
+from airflow_provider_truto.retry import retry_policy
+from airflow_provider_truto.unified_api import UnifiedCall, UnifiedList, unified_path
+from airflow_provider_truto.wire import ApiCall, PreparedRequest
+
+MAX_POOLED_CONNECTIONS = 64
+
+client_log = logging.getLogger("airflow_provider_truto.client")
+
+
+class BaseTrutoClient:
+    """The shared half of a Truto client; use :class:`~airflow_provider_truto.client.TrutoClient` or
+    :class:`~airflow_provider_truto.async_client.AsyncTrutoClient`.
+
+    :param config: the token, base URL, timeouts, retry and rate-limit settings.
+    :param log: where retries are logged (default: the ``airflow_provider_truto.client`` logger).
+    """
+
+    def __init__(self, config: TrutoConfig, *, log: logging.Logger | Any = None) -> None:
+        self.config = config
+        self.network: NetworkSettings = network_settings(config.base_url)
+        self._retry_policy = retry_policy(
+            config.max_retries, max_wait=config.max_retry_wait, log=log or client_log
+        )
+        self._limiters = RateLimiters(
+            config.pacing_scope,
+            token_limit=config.token_rate_limit,
+            account_limit=config.account_rate_limit,
+            redis=config.rate_limit_redis,
+        )
+
+    def account_id(self, integrated_account_id: str | None = None) -> str:
+        """The account a call acts on (see :meth:`TrutoConfig.account_id`)."""
+        return self.config.account_id(integrated_account_id)
+
+    # -- the pieces each call goes through -------------------------------------------------------------
+
+    def _prepare(self, call: ApiCall) -> PreparedRequest:
+        return call.prepare(self.config.base_url)
+
+    def _prepare_unified(self, call: UnifiedCall) -> PreparedRequest:
+        http_method, path = call.endpoint()
+        account = self.account_id(call.integrated_account_id)
+        query = {**(call.query or {}), "integrated_account_id": account}
+        return self._prepare(
+            ApiCall(http_method, path, query=query, body=call.body, idempotency_key=call.idempotency_key)
+        )
+
+    def _pacing_delay(self, request: PreparedRequest) -> float:
+        """Reserve a slot in every budget the request spends; the seconds to wait before sending it."""
+        return self._limiters.reserve(request.account) if self._limiters.enabled else 0.0
+
+    def _decoder(self, request: PreparedRequest) -> AnswerDecoder:
+        return AnswerDecoder(
+            request.call,
+            request.account,
+            token=self.config.token,
+            timeout=self.config.timeout,
+            max_bytes=self.config.max_response_bytes,
+            pause=self._limiters.pause,
+        )
+
+    def _walk(
+        self, path: str, query: Mapping[str, Any] | None, limit: int | None, max_pages: int | None
+    ) -> CursorWalk:
+        return CursorWalk(path, query, limit=limit, max_pages=max_pages, page_cap=self.config.page_cap)
+
+    def _unified_list(self, listing: UnifiedList) -> tuple[str, dict[str, Any]]:
+        """The path and query of a unified list, checked before its first page is asked for."""
+        _, path = unified_path(listing.model, listing.resource, "list", None)
+        account = self.account_id(listing.integrated_account_id)
+        return path, {**(listing.query or {}), "integrated_account_id": account}
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.config.token)
+
+    def _close_budgets(self) -> None:
+        self._limiters.close()
