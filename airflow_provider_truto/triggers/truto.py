@@ -34,8 +34,12 @@ object. A deferral has fired nothing yet, so nothing is lost or repeated. A watc
 from the DAG's ``created_after``; to avoid that it saves its watermark in the asset's state store (Airflow
 >= 3.3), one poll interval after handing an event over (the triggerer writes events to the database
 within about a second, so a crash cannot save the watermark of an event that was never written), and
-restores it on start. Without a state store, or if the crash falls in that window, channels already
-reported *and not yet joined* may be reported again (joins are idempotent); nothing is ever dropped.
+restores it on start. The state is kept per watch: per connection, account, ``created_after`` and auto-join
+policy, so a watcher whose policy changes starts afresh and reports the older channels the new policy
+allows. Without a state store, or if the crash falls in that window, channels already reported *and not
+yet joined* may be reported again; nothing is ever dropped. A repeat is harmless, though not thanks to
+idempotency keys: it lands in another DAG run, so its join goes out under another key; Slack answers a
+join of a channel the bot is already in with success.
 
 **Errors.** Each poll reads the channel list through
 :class:`~airflow_provider_truto.async_client.AsyncTrutoClient`, the sync client's async twin: each request
@@ -51,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -232,8 +237,13 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
     # -- the watermark across triggerer restarts (AssetWatcher mode) ---------------------------------
 
     def _state_key(self, account: str) -> str:
-        # The state belongs to this watch: another account or cutoff on the same asset starts afresh.
+        # The state belongs to this watch: another account, cutoff or policy on the same asset starts
+        # afresh (a watermark kept across a policy change would hide the older channels the new policy
+        # allows). The default policy adds nothing, so the watches saved before policies counted keep
+        # their state.
         scope = f"{self.truto_conn_id}|{account}|{_iso(self.created_after)}"
+        if not self.policy.is_default:
+            scope += "|" + json.dumps(self.policy.to_kwargs(), sort_keys=True)
         return f"{STATE_KEY_PREFIX}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
 
     async def _restore_state(self, account: str) -> None:

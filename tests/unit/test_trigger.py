@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import json
 import subprocess
@@ -448,6 +449,47 @@ def test_importing_the_trigger_and_sensor_pulls_in_no_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_watcher_whose_policy_changes_starts_afresh(conn: TrutoSandbox) -> None:
+    """The saved state belongs to the policy too: a channel the new policy allows is reported, even one
+    older than the old policy's watermark (less the lookback), which a shared state would hide."""
+    store = MemoryStateStore()
+    sales = new_channel(conn, "sales-old", 1)
+    eng = new_channel(conn, "eng-new", 200)  # the eng-only watch's watermark ends up 199 s past sales-old
+
+    def watcher(include: list[str]) -> TrutoNewChannelsTrigger:
+        trigger = TrutoNewChannelsTrigger(created_after=CUTOFF, include=include, include_shared=True, **FAST)
+        trigger.asset_state_store = store  # type: ignore[assignment]
+        return trigger
+
+    async def first_life() -> list[str]:
+        events = watcher(["eng-*"]).run()
+        try:
+            first = (await anext(events)).payload
+            polling = asyncio.ensure_future(anext(events))
+            await asyncio.sleep(0.3)  # a poll interval later, the watermark is saved
+            polling.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await polling
+            return ids([first])
+        finally:
+            await events.aclose()
+
+    assert asyncio.run(first_life()) == [eng] and len(store.values) == 1
+    [payload] = asyncio.run(collect(watcher(["eng-*", "sales-*"]), 1))
+    assert sorted(ids([payload])) == sorted([sales, eng])
+
+
+def test_the_default_policys_state_key_is_the_one_saved_before_policies_counted() -> None:
+    """Watchers with the default policy keep the state they saved before the policy joined the key."""
+    trigger = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, created_after="2026-05-01T12:00:00Z")
+    scope = b"truto_default|acct-1|2026-05-01T12:00:00Z"  # what the key was made of before
+    assert trigger._state_key(ACCOUNT) == f"truto_new_channels:{hashlib.sha256(scope).hexdigest()[:16]}"
+    narrowed = TrutoNewChannelsTrigger(
+        integrated_account_id=ACCOUNT, created_after="2026-05-01T12:00:00Z", exclude="random-*"
+    )
+    assert narrowed._state_key(ACCOUNT) != trigger._state_key(ACCOUNT)
 
 
 @pytest.mark.parametrize(
