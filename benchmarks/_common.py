@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_truto.testing.airflow_home import AIRFLOW, new_airflow_home
+
 REPO = Path(__file__).resolve().parents[1]
-AIRFLOW = Path(sys.executable).with_name("airflow")
 
 
 def airflow_home() -> tuple[Path, dict[str, str]]:
     """A temporary AIRFLOW_HOME with a migrated SQLite DB, and the environment pointing at it."""
-    home = Path(tempfile.mkdtemp(prefix="truto-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "TRUTO_RATE_LIMIT_DIR": str(home / "rate-limits"),
-        }
-    )
-    subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True)
-    return home, env
+    return new_airflow_home(dags_folder=REPO / "example_dags", prefix="truto-bench-")
 
 
 def dags_test(env: dict[str, str], dag_id: str, conn: dict[str, Any], conf: dict[str, Any]) -> str:

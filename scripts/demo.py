@@ -26,9 +26,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_truto.testing.airflow_home import AIRFLOW, new_airflow_home
+
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = REPO / ".airflow"
-AIRFLOW = Path(sys.executable).with_name("airflow")
 DAG_ID = "example_truto_auto_join_channels"
 # The demo's policy: engineering-style channels, but not the Comet project's; shared ones left alone.
 DEMO_POLICY = {
@@ -41,7 +42,6 @@ DEMO_POLICY = {
 def main() -> int:
     real = os.environ.get("TRUTO_API_TOKEN") and os.environ.get("TRUTO_INTEGRATED_ACCOUNT_ID")
     env = airflow_env()
-    migrate(env)
     if real:
         print(
             f"Running {DAG_ID} against Truto at {os.environ.get('TRUTO_BASE_URL') or 'https://api.truto.one'}"
@@ -75,23 +75,11 @@ def dry_run_then_real(env: dict[str, str], conn: str, conf: dict[str, Any], sand
 
 
 def airflow_env() -> dict[str, str]:
-    AIRFLOW_HOME.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(AIRFLOW_HOME),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "TRUTO_RATE_LIMIT_DIR": str(AIRFLOW_HOME / "rate-limits"),
-        }
-    )
-    return env
-
-
-def migrate(env: dict[str, str]) -> None:
+    """The demo's Airflow home (.airflow/, kept between runs: the next run joins what is new since)."""
     if not (AIRFLOW_HOME / "airflow.db").exists():
         print("Creating the Airflow metadata database in .airflow/ ...")
-    subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True)
+    _, env = new_airflow_home(directory=AIRFLOW_HOME, dags_folder=REPO / "example_dags")
+    return env
 
 
 def real_connection() -> str:

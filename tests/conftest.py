@@ -1,35 +1,32 @@
-"""Shared fixtures: a sandbox on loopback, clients and hooks pointed at it, a real Airflow home."""
+"""Fixtures shared by the suite: a sandbox on loopback, clients and connections on it, a real Airflow home.
+
+Helpers that are not fixtures live in ``tests/support.py``.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_truto.client import TrutoClient, TrutoConfig
+from airflow_provider_truto.client import TrutoClient
+from airflow_provider_truto.config import DEFAULT_MAX_RETRIES
 from airflow_provider_truto.testing import TrutoSandbox
-
-REPO = Path(__file__).resolve().parents[1]
-AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])
-ACCOUNT = "acct-1"
-TOKEN = "tok-s3cr3t-0123456789"
-
-
-class SleepRecorder:
-    """Stands in for time.sleep in the retry loop: records each wait instead of sleeping it."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+from airflow_provider_truto.testing.airflow_home import new_airflow_home
+from tests.hostile_servers import ChannelList
+from tests.support import (
+    ACCOUNT,
+    CHANNELS,
+    EXAMPLE_DAGS,
+    TOKEN,
+    TRANSPORTS,
+    SleepRecorder,
+    call_through,
+    client_config,
+    connection_json,
+)
 
 
 @pytest.fixture
@@ -38,6 +35,13 @@ def sandbox(truto_sandbox_factory: Callable[..., TrutoSandbox]) -> TrutoSandbox:
     sb.add_account(ACCOUNT)
     sb.seed_channels(ACCOUNT, 60, seed=3)
     return sb
+
+
+@pytest.fixture
+def conn(sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch) -> TrutoSandbox:
+    """The sandbox as the default connection (``truto_default``), 60 channels in ``ACCOUNT``."""
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
+    return sandbox
 
 
 @pytest.fixture
@@ -50,15 +54,9 @@ def make_client(sandbox: TrutoSandbox, sleeps: SleepRecorder) -> Iterator[Callab
     clients: list[TrutoClient] = []
 
     def make(**overrides: Any) -> TrutoClient:
-        settings: dict[str, Any] = {
-            "token": TOKEN,
-            "base_url": sandbox.url,
-            "integrated_account_id": ACCOUNT,
-            "account_rate_limit": None,
-            "token_rate_limit": None,
-            **overrides,
-        }
-        client = TrutoClient(TrutoConfig(**settings), sleep=sleeps)
+        """A sync client of the sandbox, pacing off, the default retries (waits recorded in ``sleeps``)."""
+        settings = client_config(sandbox.url, **{"max_retries": DEFAULT_MAX_RETRIES, **overrides})
+        client = TrutoClient(settings, sleep=sleeps)
         clients.append(client)
         return client
 
@@ -67,75 +65,40 @@ def make_client(sandbox: TrutoSandbox, sleeps: SleepRecorder) -> Iterator[Callab
         client.close()
 
 
-def connection_json(sandbox: TrutoSandbox, **extra: Any) -> str:
-    """An AIRFLOW_CONN_* value for the sandbox; pacing off unless a test asks for it."""
-    extras = {"integrated_account_id": ACCOUNT, "rate_limit": "off", "environment_rate_limit": "off", **extra}
-    return json.dumps({"conn_type": "truto", "host": sandbox.url, "password": sandbox.token, "extra": extras})
-
-
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary AIRFLOW_HOME with a migrated SQLite metadata database, shared by the session."""
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = airflow_env(home)
-    subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    home, _ = new_airflow_home(directory=tmp_path_factory.mktemp("airflow-home"), dags_folder=EXAMPLE_DAGS)
     return home
 
 
-def airflow_env(home: Path, dags_folder: Path | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or REPO / "example_dags"),
-            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-            "TRUTO_RATE_LIMIT_DIR": str(home / "rate-limits"),
-            **extra,
-        }
-    )
-    return env
+@pytest.fixture
+def channel_list(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ChannelList]:
+    """A one-page channel list as the default connection; set its ``channels`` to what it should serve."""
+    with ChannelList(token=TOKEN, path=CHANNELS) as served:
+        monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(served))  # type: ignore[arg-type]
+        monkeypatch.setenv("TRUTO_RATE_LIMIT_DIR", str(tmp_path))
+        yield served
 
 
-def run_dag_test(
-    airflow_home: Path,
-    dag_id: str,
-    *,
-    conn: str,
-    conf: dict[str, Any] | None = None,
-    dags_folder: Path | None = None,
-    timeout: float = 900,
-    **env: str,
-) -> subprocess.CompletedProcess[str]:
-    """``airflow dags test`` in a subprocess, as a user would run it; returns its output."""
-    command = [str(Path(sys.executable).with_name("airflow")), "dags", "test", dag_id]
-    if conf:
-        command += ["--conf", json.dumps(conf)]
-    return subprocess.run(
-        command,
-        env=airflow_env(airflow_home, dags_folder, AIRFLOW_CONN_TRUTO_DEFAULT=conn, **env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+@pytest.fixture(params=TRANSPORTS)
+def unified(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``unified(url, *args, settings={...}, **kwargs)``: one unified call through the sync client, then
+    (a second run of the test) the async one: what they share must behave the same."""
+
+    def call(url: str, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        return call_through(request.param, url, lambda client: client.unified(*args, **kwargs), settings)
+
+    return call
 
 
-def token_leaks(text: str, token: str = TOKEN) -> list[str]:
-    """Lines of Airflow output that carry the token.
+@pytest.fixture(params=TRANSPORTS)
+def list_unified(request: pytest.FixtureRequest) -> Callable[..., list[dict[str, Any]]]:
+    """``list_unified(url, model, resource, settings={...}, **kwargs)``: every item, through either client."""
 
-    Airflow 3.0's own supervisor logs each secret it is asked to mask (``MaskSecret(value=...)``) at debug
-    level under ``airflow dags test``; 3.1 stopped that. Those lines are Airflow's, not this provider's, so
-    on 3.0 they are left out. Every other line counts.
-    """
-    airflow_3_0 = AIRFLOW_VERSION < (3, 1)
-    return [
-        line
-        for line in text.splitlines()
-        if token in line and not (airflow_3_0 and "MaskSecret(value=" in line)
-    ]
+    def walk(url: str, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        return call_through(
+            request.param, url, lambda client: client.paginate_unified(*args, **kwargs), settings
+        )
+
+    return walk

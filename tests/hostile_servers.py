@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -234,3 +235,117 @@ def self_signed_certificate(directory: Path) -> tuple[Path, ssl.SSLContext]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return cert_file, context
+
+
+# -- behaviours more than one test module serves ---------------------------------------------------------
+
+DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
+
+
+def one_page(request: Request, sock: socket.socket) -> None:
+    json_reply(sock, 200, page([channel("C1")], None))
+
+
+def redirect_to(target: str, status: int = 302) -> Any:
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        reply(sock, status, headers={"Location": target + request.target})
+
+    return behaviour
+
+
+def gateway(status: int) -> Any:
+    """A gateway that redirects every POST to itself; the GET a client then sends finds no channel.
+
+    Same host and port, so requests would keep the Authorization header while following it, as it does
+    from ``http://`` to ``https://`` behind a real gateway.
+    """
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        if request.method == "POST":
+            reply(sock, status, headers={"Location": request.target + "&via=gateway"})
+        else:
+            error = {"statusCode": 404, "message": "channel_not_found", "truto_is_remote_error": True}
+            json_reply(sock, 404, {**error, "raw_response": {"ok": False, "error": "channel_not_found"}})
+
+    return behaviour
+
+
+GIVE_UP_AFTER = 300  # the endless server's own backstop: a client without a cap fails, not hangs
+
+
+def endless_list(cursor_of: Any = lambda n: f"cursor-{n}") -> Any:
+    """A channel list whose every page names a new next cursor (a fault upstream)."""
+    served = [0]
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        served[0] += 1
+        if served[0] > GIVE_UP_AFTER:
+            json_reply(sock, 400, {"statusCode": 400, "message": "the endless server gave up"})
+        else:
+            json_reply(sock, 200, page([channel(f"C{served[0]}")], cursor_of(served[0])))
+
+    return behaviour
+
+
+def trickle_body(request: Request, sock: socket.socket) -> None:
+    """A 200 that announces 400 bytes, then sends one every 25 ms (10 s in all)."""
+    sock.sendall(head(200, {"Content-Type": "application/json"}, length=400))
+    for _ in range(400):
+        sock.sendall(b" ")
+        time.sleep(0.025)
+
+
+def trickle_headers(request: Request, sock: socket.socket) -> None:
+    """The status line, then headers one byte every 25 ms (10 s in all)."""
+    sock.sendall(b"HTTP/1.1 200 OK\r\n")
+    for char in "X-Slow: " + "y" * 400:
+        sock.sendall(char.encode())
+        time.sleep(0.025)
+
+
+def flood(total: int, *, announce: bool) -> Any:
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        stream_body(servers[-1], sock, total=total, length=total if announce else None)
+
+    servers: list[HostileServer] = []
+    return behaviour, servers
+
+
+class ChannelList:
+    """A one-page channel list on ``path`` serving given dicts as they are (missing remote_data too).
+
+    ``channels`` is what it serves to a request bearing ``token``; ``queries`` what it was asked.
+    """
+
+    def __init__(self, *, token: str, path: str) -> None:
+        self.channels: list[dict[str, Any]] = []
+        self.queries: list[dict[str, list[str]]] = []
+        self.token = token
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                outer.queries.append(parse_qs(url.query))
+                ok = url.path == path and self.headers.get("Authorization") == f"Bearer {token}"
+                body = json.dumps({"result": outer.channels, "next_cursor": None} if ok else {}).encode()
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> ChannelList:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import airflow_env
+from airflow_provider_truto.testing.airflow_home import AIRFLOW, new_airflow_home
 from tests.services import require_binary
 
 if TYPE_CHECKING:
@@ -81,19 +80,16 @@ def api_server(chromium: str, tmp_path: Path) -> Iterator[ApiServer]:
     Simple auth manager with every user an admin, connection testing enabled. The DAG folder holds the
     browser tests' DAGs, so ``airflow dags test`` with :attr:`ApiServer.env` uses the same metadata DB.
     """
-    home = tmp_path / "airflow-home"
-    home.mkdir()
-    env = airflow_env(
-        home,
-        DAGS,
+    home, env = new_airflow_home(
+        directory=tmp_path / "airflow-home",
+        dags_folder=DAGS,
         AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         AIRFLOW__CORE__TEST_CONNECTION="Enabled",
         # Airflow 3.0 signs an empty issuer list, which PyJWT >= 2.10 refuses: name one.
         AIRFLOW__API_AUTH__JWT_ISSUER="airflow-provider-truto-tests",
     )
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    airflow = str(AIRFLOW)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "api-server.log"

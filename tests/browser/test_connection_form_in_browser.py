@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_truto.client import DEFAULT_BASE_URL
+from airflow_provider_truto.config import DEFAULT_BASE_URL
+from airflow_provider_truto.testing.airflow_home import AIRFLOW
 from tests.browser.conftest import ApiServer
-from tests.conftest import ACCOUNT, AIRFLOW_VERSION, TOKEN, token_leaks
+from tests.support import ACCOUNT, AIRFLOW_VERSION, TOKEN, token_leaks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -141,7 +141,7 @@ def test_connection_made_in_the_form_tests_ok_and_a_dag_joins_with_it(
 def airflow(server: ApiServer, *command: str) -> subprocess.CompletedProcess[str]:
     """An ``airflow`` command on the api-server's AIRFLOW_HOME and metadata DB."""
     return subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), *command],
+        [str(AIRFLOW), *command],
         env=server.env,
         capture_output=True,
         text=True,

@@ -11,12 +11,10 @@ import pytest
 
 from airflow_provider_truto.channels import is_auto_joinable, parse_timestamp
 from airflow_provider_truto.testing import Fault, TrutoSandbox
-from tests.conftest import ACCOUNT, TOKEN, connection_json, run_dag_test, token_leaks
+from tests.support import ACCOUNT, CHANNELS, JOIN, TOKEN, connection_json, run_dag_test, token_leaks
 
 pytestmark = pytest.mark.integration
 DAG_ID = "example_truto_auto_join_channels"
-JOIN = "/unified/instant-messaging/channels/join"
-CHANNELS = "/unified/instant-messaging/channels"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 CUTOFF = NOW - timedelta(days=3)
 

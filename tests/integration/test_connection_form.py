@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.client import (
+from airflow_provider_truto.config import (
     DEFAULT_ACCOUNT_RATE_LIMIT,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RESPONSE_MB,
@@ -29,7 +29,8 @@ from airflow_provider_truto.client import (
     DEFAULT_TOKEN_RATE_LIMIT,
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
-from tests.conftest import airflow_env
+from airflow_provider_truto.testing.airflow_home import airflow_env
+from tests.support import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 
@@ -81,6 +82,7 @@ def sensitive_words() -> frozenset[str]:
 def truto_meta(airflow_home: Path) -> dict[str, Any]:
     env = airflow_env(
         airflow_home,
+        dags_folder=EXAMPLE_DAGS,
         AIRFLOW__CORE__AUTH_MANAGER="airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
         # Airflow 3.0 signs an empty issuer list, which PyJWT >= 2.10 refuses: name one.

@@ -17,10 +17,9 @@ import pytest
 from airflow_provider_truto.exceptions import TrutoAuthError
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.conftest import ACCOUNT, REPO, connection_json, run_dag_test, token_leaks
+from tests.support import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test, token_leaks
 
 pytestmark = pytest.mark.integration
-CHANNELS = "/unified/instant-messaging/channels"
 EXAMPLES = REPO / "example_dags"
 
 

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.testing import Fault
-from tests.conftest import ACCOUNT, TOKEN, connection_json, run_dag_test
+from tests.support import ACCOUNT, JOIN, TOKEN, connection_json, run_dag_test
 
 pytestmark = pytest.mark.integration
 DAG_ID = "example_truto_auto_join_channels"
-JOIN = "/unified/instant-messaging/channels/join"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 CUTOFF = NOW - timedelta(days=1)
 NEW = 80  # over the DAG's 64 mapped tasks, so one task joins them all as a batch

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.channels import is_auto_joinable
-from tests.conftest import TOKEN, run_dag_test
+from tests.support import TOKEN, run_dag_test
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import json
 import subprocess
-import sys
 from importlib.metadata import entry_points, version
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,8 @@ import pytest
 
 import airflow_provider_truto
 from airflow_provider_truto.get_provider_info import get_provider_info
-from tests.conftest import airflow_env
+from airflow_provider_truto.testing.airflow_home import AIRFLOW, airflow_env
+from tests.support import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 PACKAGE = "airflow-provider-truto"
@@ -55,8 +55,8 @@ def test_every_named_module_and_class_exists() -> None:
 
 def airflow_json(home: Path, *command: str) -> Any:
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("airflow")), *command, "-o", "json"],
-        env=airflow_env(home),
+        [str(AIRFLOW), *command, "-o", "json"],
+        env=airflow_env(home, dags_folder=EXAMPLE_DAGS),
         capture_output=True,
         text=True,
         timeout=300,

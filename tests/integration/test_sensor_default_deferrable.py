@@ -13,10 +13,9 @@ import pytest
 
 from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.conftest import ACCOUNT, REPO, connection_json, run_dag_test
+from tests.support import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test
 
 pytestmark = pytest.mark.integration
-CHANNELS = "/unified/instant-messaging/channels"
 DEFERRED = "running trigger in line"  # what `airflow dags test` logs when it runs a task's trigger
 
 

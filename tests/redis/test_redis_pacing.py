@@ -39,12 +39,11 @@ from airflow_provider_truto.ratelimit import (
 from airflow_provider_truto.ratelimit_redis import RedisSettings, RedisStore
 from airflow_provider_truto.testing import Fault, TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.conftest import ACCOUNT, TOKEN
+from tests.support import ACCOUNT, JOIN, TOKEN
 
 if TYPE_CHECKING:
     from tests.redis.conftest import RedisServer
 
-JOIN = "/unified/instant-messaging/channels/join"
 KEY_PATTERN = re.compile(r"^truto:pacing:[0-9a-f]{20}:(token|account-[0-9a-f]{20})$")
 
 

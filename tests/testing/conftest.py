@@ -1,8 +1,8 @@
-"""Shared fixtures for the sandbox's own tests: a running sandbox with one account and an authed session."""
+"""Fixtures for the sandbox's own tests: a running sandbox with one account and an authed session."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -16,57 +16,12 @@ from airflow_provider_truto.testing.pytest_plugin import (  # noqa: F401
     truto_sandbox,
     truto_sandbox_factory,
 )
+from tests.support import ACCOUNT, Api
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-TOKEN = "sandbox-token"
-ACCOUNT = "acct-1"
-CHANNELS = "/unified/instant-messaging/channels"
-JOIN = CHANNELS + "/join"
-
-
-class Api:
-    """Thin helper over a keep-alive session so tests read like the calls they make."""
-
-    def __init__(self, sandbox: TrutoSandbox, session: requests.Session) -> None:
-        self.sb = sandbox
-        self.session = session
-
-    def get(self, path: str, *, account: str | None = ACCOUNT, **params: Any) -> requests.Response:
-        if account is not None:
-            params.setdefault("integrated_account_id", account)
-        return self.session.get(self.sb.url + path, params=params, timeout=5)
-
-    def post(
-        self,
-        path: str,
-        body: Any = None,
-        *,
-        account: str | None = ACCOUNT,
-        headers: Any = None,
-        **params: Any,
-    ) -> requests.Response:
-        if account is not None:
-            params.setdefault("integrated_account_id", account)
-        return self.session.post(self.sb.url + path, params=params, json=body, headers=headers, timeout=5)
-
-    def channels(self, **params: Any) -> requests.Response:
-        return self.get(CHANNELS, **params)
-
-    def join(self, channel_id: str, **kwargs: Any) -> requests.Response:
-        return self.post(JOIN, {"channel": {"id": channel_id}}, **kwargs)
-
-    def all_channels(self, **params: Any) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            extra = {"next_cursor": cursor} if cursor else {}
-            body = self.channels(**params, **extra).json()
-            out.extend(body["result"])
-            cursor = body["next_cursor"]
-            if cursor is None:
-                return out
+TOKEN = "sandbox-token"  # the sandbox's own tests use a token of their own
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import requests
 
 from airflow_provider_truto.policy import external_sharing
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.testing.conftest import ACCOUNT, Api
-from tests.testing.test_sandbox_cli import _spawn, _stop
+from tests.support import ACCOUNT, Api, spawn_sandbox_cli, stop_process
 
 FLAGS = ("is_shared", "is_org_shared", "is_ext_shared", "is_pending_ext_shared")
 
@@ -78,7 +77,7 @@ def test_an_unknown_sharing_is_refused(sb: TrutoSandbox) -> None:
 
 
 def test_the_cli_seeds_shared_channels() -> None:
-    proc = _spawn(
+    proc = spawn_sandbox_cli(
         "--channels",
         "400",
         "--new-channels",
@@ -107,7 +106,7 @@ def test_the_cli_seeds_shared_channels() -> None:
         org = sum(1 for c in channels if c["remote_data"]["is_org_shared"])
         assert 0.18 < external / 500 < 0.32 and 0.05 < org / 500 < 0.15
     finally:
-        assert _stop(proc, signal.SIGTERM) == 0
+        assert stop_process(proc, signal.SIGTERM) == 0
 
 
 @pytest.mark.parametrize(
@@ -119,6 +118,6 @@ def test_the_cli_seeds_shared_channels() -> None:
     ],
 )
 def test_bad_share_flags_are_argparse_errors(args: list[str], named: str) -> None:
-    proc = _spawn(*args)
+    proc = spawn_sandbox_cli(*args)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2 and named in err

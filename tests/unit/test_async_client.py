@@ -17,7 +17,7 @@ import pytest
 from airflow_provider_truto import __version__
 from airflow_provider_truto.async_client import AsyncTrutoClient
 from airflow_provider_truto.client import TrutoClient
-from airflow_provider_truto.config import TrutoConfig
+from airflow_provider_truto.config import DEFAULT_MAX_RETRIES, TrutoConfig
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
@@ -27,33 +27,14 @@ from airflow_provider_truto.exceptions import (
     TrutoServerError,
 )
 from airflow_provider_truto.testing import Fault, TrutoSandbox
-from tests.conftest import ACCOUNT, TOKEN
+from tests.support import ACCOUNT, CHANNELS, JOIN, AsyncSleepRecorder, client_config
 
-JOIN = "/unified/instant-messaging/channels/join"
-CHANNELS = "/unified/instant-messaging/channels"
 T = TypeVar("T")
 
 
-class AsyncSleepRecorder:
-    """Stands in for asyncio.sleep in the retry loop: records each wait instead of sleeping it."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 def config(sandbox: TrutoSandbox, **overrides: Any) -> TrutoConfig:
-    settings: dict[str, Any] = {
-        "token": TOKEN,
-        "base_url": sandbox.url,
-        "integrated_account_id": ACCOUNT,
-        "account_rate_limit": None,
-        "token_rate_limit": None,
-        **overrides,
-    }
-    return TrutoConfig(**settings)
+    """The sandbox's config with the default retries (the sync tests' ``make_client`` has the same)."""
+    return client_config(sandbox.url, **{"max_retries": DEFAULT_MAX_RETRIES, **overrides})
 
 
 def run(

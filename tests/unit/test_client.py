@@ -1,31 +1,28 @@
-"""The Truto client against the sandbox over real HTTP: wire format, pagination, retries, errors."""
+"""TrutoClient (airflow_provider_truto/client.py) against the sandbox over real HTTP: the wire format,
+idempotency keys, retries and their waits, one pooled session. What it shares with the async client is
+tested on both in test_answers.py, test_pagination.py, test_deadline.py and test_network.py."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
 import pytest
 
 from airflow_provider_truto import __version__
-from airflow_provider_truto.client import TrutoClient, TrutoConfig, parse_retry_after
+from airflow_provider_truto.client import TrutoClient
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
     TrutoBadRequestError,
     TrutoConnectionError,
     TrutoInputError,
-    TrutoInvalidResponseError,
     TrutoNotFoundError,
     TrutoRateLimitError,
     TrutoServerError,
 )
 from airflow_provider_truto.testing import Fault
-from tests.conftest import ACCOUNT, TOKEN
-
-JOIN = "/unified/instant-messaging/channels/join"
-CHANNELS = "/unified/instant-messaging/channels"
+from tests.support import ACCOUNT, CHANNELS, JOIN
 
 
 def joinable(sandbox: Any, name: str = "new-channel") -> str:
@@ -199,74 +196,10 @@ def test_connection_refused_is_a_connection_error(make_client: Any) -> None:
         client.unified("instant-messaging", "channels", "list")
 
 
-def test_a_body_that_is_not_json_is_a_typed_error(sandbox: Any, make_client: Any) -> None:
-    sandbox.inject("GET", CHANNELS, Fault.bad_json())
-    with pytest.raises(TrutoInvalidResponseError) as caught:
-        make_client().unified("instant-messaging", "channels", "list")
-    assert caught.value.status_code == 200 and "oops" in (caught.value.body or "")
-
-
-def test_truto_error_body_is_kept(sandbox: Any, make_client: Any) -> None:
-    archived = sandbox.add_channel(ACCOUNT, status="archived")["id"]
-    with pytest.raises(TrutoBadRequestError) as caught:
-        make_client().unified("instant-messaging", "channels", "join", body={"channel": {"id": archived}})
-    error = caught.value
-    assert error.status_code == 422 and error.remote_error == "is_archived" and error.is_remote_error
-    assert error.message and "is_archived" in (error.body or "")
-
-
-def test_bad_token_is_an_auth_error_without_the_token(sandbox: Any, make_client: Any, caplog: Any) -> None:
-    caplog.set_level(logging.DEBUG)
-    wrong = "wrong-token-abcdef"
-    with pytest.raises(TrutoAuthError) as caught:
-        make_client(token=wrong).unified("instant-messaging", "channels", "list")
-    assert caught.value.status_code == 401
-    assert wrong not in str(caught.value) and wrong not in repr(caught.value.__dict__)
-    assert wrong not in caplog.text
-
-
-def test_token_is_redacted_even_if_the_server_echoes_it(sandbox: Any, make_client: Any, sleeps: Any) -> None:
-    client = make_client()
-    assert "***" in client._redact(f"token was {TOKEN}") and TOKEN not in client._redact(TOKEN)
-    assert TOKEN not in repr(client.config)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "argument"),
-    [
-        ({"model": ""}, "model"),
-        ({"resource": "a/b"}, "resource"),
-        ({"method": "get"}, "resource_id"),
-        ({"method": "get", "resource_id": "  "}, "resource_id"),
-        ({"method": "get", "resource_id": 12}, "resource_id"),
-        ({"method": "list", "resource_id": "x"}, "resource_id"),
-        ({"integrated_account_id": ""}, "integrated_account_id"),
-    ],
-)
-def test_bad_input_is_named_and_sends_nothing(
-    sandbox: Any, make_client: Any, kwargs: dict, argument: str
-) -> None:
-    call = {"model": "instant-messaging", "resource": "channels", "method": "list", **kwargs}
-    with pytest.raises(TrutoInputError) as caught:
-        make_client().unified(call.pop("model"), call.pop("resource"), call.pop("method"), **call)
-    assert caught.value.argument == argument and argument in str(caught.value)
-    assert sandbox.requests == []
-
-
 def test_missing_account_is_named(sandbox: Any, make_client: Any) -> None:
     with pytest.raises(TrutoInputError) as caught:
         make_client(integrated_account_id=None).unified("instant-messaging", "channels", "list")
     assert caught.value.argument == "integrated_account_id" and sandbox.requests == []
-
-
-def test_config_validation() -> None:
-    with pytest.raises(TrutoInputError, match="token"):
-        TrutoConfig(token=" ")
-    with pytest.raises(TrutoInputError, match="timeout"):
-        TrutoConfig(token="t", timeout=0)
-    assert TrutoConfig(token="t", base_url="example.test/").base_url == "https://example.test"
-    assert TrutoConfig(token="t", base_url="").base_url == "https://api.truto.one"
-    assert TrutoConfig(token="t", base_url="http://127.0.0.1:1").base_url == "http://127.0.0.1:1"
 
 
 def test_one_pooled_session_is_reused(sandbox: Any, make_client: Any) -> None:
@@ -278,25 +211,3 @@ def test_one_pooled_session_is_reused(sandbox: Any, make_client: Any) -> None:
     assert client.session is session and len(pools) == 1
     pool = pools[next(iter(pools.keys()))]
     assert pool.num_connections == 1 and pool.num_requests == 5  # five calls, one keep-alive connection
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("1.5") == 1.5
-    assert parse_retry_after("garbage") is None
-    assert parse_retry_after(None) is None
-
-
-def test_proxy_settings_are_read_once_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    bundle = tmp_path / "corp.pem"
-    bundle.write_text("")
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("NO_PROXY", "localhost")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    client = TrutoClient(TrutoConfig(token="t", base_url="https://api.truto.one"))
-    assert client.session.proxies["https"] == "http://proxy.internal:3128"
-    assert client.session.verify == str(bundle) and client.session.trust_env is False
-    bypassed = TrutoClient(TrutoConfig(token="t", base_url="http://localhost:8080"))
-    assert "http" not in bypassed.session.proxies

@@ -1,4 +1,7 @@
-"""JoinChannelOperator's own logic on the sandbox, called directly; the Airflow runs are in integration/."""
+"""JoinChannelOperator (airflow_provider_truto/operators/instant_messaging.py) run by hand on the sandbox
+or on misbehaving servers: one channel, batches, skips, idempotency keys per task instance, a retried
+batch that re-sends only what an earlier try did not get through, redirects. The same operator inside a
+real Airflow is in tests/integration/."""
 
 from __future__ import annotations
 
@@ -7,23 +10,47 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.compat import AirflowSkipException
-from airflow_provider_truto.exceptions import TrutoBadRequestError, TrutoError, TrutoInputError
-from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator, join_idempotency_key
-from airflow_provider_truto.testing import Fault
-from tests.conftest import ACCOUNT, connection_json
+from airflow_provider_truto.exceptions import (
+    TrutoBadRequestError,
+    TrutoError,
+    TrutoInputError,
+    TrutoRedirectError,
+)
+from airflow_provider_truto.operators.instant_messaging import (
+    CHANNELS_PER_MEMBERSHIP_PAGE,
+    MEMBERSHIP_CHECK_MIN_CHANNELS,
+    MEMBERSHIP_PAGE_SIZE,
+    JoinChannelOperator,
+    join_idempotency_key,
+)
+from airflow_provider_truto.testing import Fault, TrutoSandbox
+from tests.hostile_servers import (
+    HostileServer,
+    gateway,
+    redirect_to,
+)
+from tests.support import (
+    ACCOUNT,
+    CHANNELS,
+    JOIN,
+    connection_json,
+    hostile_connection,
+    task_context,
+)
 
-JOIN = "/unified/instant-messaging/channels/join"
 
-
-class FakeRun:
-    dag_id = "d"
-    run_id = "r1"
+@pytest.fixture(autouse=True)
+def connection(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox as the default connection, with one retry per request."""
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox, max_retries=1))
 
 
 @pytest.fixture
-def context(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox, max_retries=1))
-    return {"dag_run": FakeRun()}
+def context() -> dict[str, Any]:
+    return task_context("j")
+
+
+# -- one channel, a batch ------------------------------------------------------------------------------------
 
 
 def test_skip_unjoinable_skips_instead_of_failing(sandbox: Any, context: dict[str, Any]) -> None:
@@ -40,13 +67,17 @@ def test_channel_object_is_accepted_and_labelled(sandbox: Any, context: dict[str
     assert answer["id"] == channel["id"] and context["truto_channel_label"] == "from-sensor"
 
 
-def test_retried_task_sends_the_same_key_and_joins_once(sandbox: Any, context: dict[str, Any]) -> None:
-    channel = sandbox.add_channel(ACCOUNT, name="retry-me")["id"]
-    for _ in range(2):  # two tries of the same task in the same run
-        JoinChannelOperator(task_id="j", channel_id=channel).execute(context)
-    keys = {r.headers["idempotency-key"] for r in sandbox.requests if r.path == JOIN}
-    assert keys == {join_idempotency_key(context, ACCOUNT, channel)}  # type: ignore[arg-type]
-    assert sandbox.join_counts(ACCOUNT) == {channel: 1} and sandbox.stats()["idempotent_replays"] == 1
+def test_the_account_named_by_the_channel_object_wins(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))  # default account: ACCOUNT
+    sandbox.add_account("watched")
+    channel = sandbox.add_channel("watched", name="from-an-event")
+    event_channel = {"id": channel["id"], "name": channel["name"], "integrated_account_id": "watched"}
+
+    answer = JoinChannelOperator(task_id="j", channel_id=event_channel).execute(task_context("j"))
+
+    assert answer["id"] == channel["id"]
+    assert sandbox.join_counts("watched") == {channel["id"]: 1}
+    assert [r.query["integrated_account_id"] for r in sandbox.requests if r.path == JOIN] == [["watched"]]
 
 
 def test_batch_isolates_a_failing_account(sandbox: Any, context: dict[str, Any]) -> None:
@@ -69,6 +100,17 @@ def test_batch_stops_an_account_after_three_straight_failures(sandbox: Any, cont
     with pytest.raises(TrutoError, match="6 of 6"):
         JoinChannelOperator(task_id="j", channel_ids=channels).execute(context)
     assert len([r for r in sandbox.requests if r.path == JOIN]) == 3 * 2  # 3 channels x (1 try + 1 retry)
+
+
+def test_fault_free_batch_returns_outcomes(sandbox: Any, context: dict[str, Any]) -> None:
+    ok = sandbox.add_channel(ACCOUNT, name="fine")["id"]
+    private = sandbox.add_channel(ACCOUNT, name="secret", type="private_channel")["id"]
+    sandbox.inject("POST", JOIN, Fault.rate_limited("0"))
+    outcomes = JoinChannelOperator(task_id="j", channel_ids=[ok, private]).execute(context)
+    assert [(o["id"], o["outcome"], o["reason"]) for o in outcomes] == [
+        (ok, "joined", None),
+        (private, "skipped", "method_not_supported_for_channel_type"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -107,12 +149,165 @@ def test_bad_templated_values_fail_before_any_request(
     assert caught.value.argument == argument and sandbox.requests == []
 
 
-def test_fault_free_batch_returns_outcomes(sandbox: Any, context: dict[str, Any]) -> None:
-    ok = sandbox.add_channel(ACCOUNT, name="fine")["id"]
-    private = sandbox.add_channel(ACCOUNT, name="secret", type="private_channel")["id"]
-    sandbox.inject("POST", JOIN, Fault.rate_limited("0"))
-    outcomes = JoinChannelOperator(task_id="j", channel_ids=[ok, private]).execute(context)
-    assert [(o["id"], o["outcome"], o["reason"]) for o in outcomes] == [
-        (ok, "joined", None),
-        (private, "skipped", "method_not_supported_for_channel_type"),
-    ]
+# -- idempotency keys and retried tries ----------------------------------------------------------------------
+
+
+def test_retried_task_sends_the_same_key_and_joins_once(sandbox: Any, context: dict[str, Any]) -> None:
+    channel = sandbox.add_channel(ACCOUNT, name="retry-me")["id"]
+    for _ in range(2):  # two tries of the same task in the same run
+        JoinChannelOperator(task_id="j", channel_id=channel).execute(context)
+    keys = {r.headers["idempotency-key"] for r in sandbox.requests if r.path == JOIN}
+    assert keys == {join_idempotency_key(context, ACCOUNT, channel)}  # type: ignore[arg-type]
+    assert sandbox.join_counts(ACCOUNT) == {channel: 1} and sandbox.stats()["idempotent_replays"] == 1
+
+
+def test_two_tasks_joining_one_channel_get_their_own_answers(
+    sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
+    channel_id = sandbox.add_channel(ACCOUNT, name="shared")["id"]
+    unified = JoinChannelOperator(task_id="unified", channel_id=channel_id).execute(task_context("unified"))
+    raw = JoinChannelOperator(task_id="raw", channel_id=channel_id, response_format="raw").execute(
+        task_context("raw")
+    )
+    assert unified["id"] == channel_id and "ok" not in unified
+    assert raw["ok"] is True and raw["channel"]["id"] == channel_id  # the raw answer, not the cached one
+    JoinChannelOperator(task_id="unified", channel_id=channel_id).execute(task_context("unified"))  # a retry
+    for index in (0, 1):
+        JoinChannelOperator(task_id="mapped", channel_id=channel_id).execute(task_context("mapped", index))
+    keys = [r.headers["idempotency-key"] for r in sandbox.requests if r.path == JOIN]
+    assert keys[0] == keys[2]  # the same task instance, again: the same key
+    assert len({keys[0], keys[1], keys[3], keys[4]}) == 4  # other tasks, other map indexes: their own
+
+
+def new_channels(sandbox: Any, count: int, prefix: str = "new") -> list[str]:
+    return [sandbox.add_channel(ACCOUNT, name=f"{prefix}-{n}")["id"] for n in range(count)]
+
+
+def joins_sent(sandbox: Any) -> list[str]:
+    return [r.body["channel"]["id"] for r in sandbox.requests if r.method == "POST" and r.path == JOIN]
+
+
+def list_requests(sandbox: Any) -> int:
+    return sum(1 for r in sandbox.requests if r.method == "GET" and r.path == CHANNELS)
+
+
+def first_try_fails_after(sandbox: Any, channels: list[str], joined: int) -> None:
+    """A first try that joins ``joined`` channels, then meets an account-wide 400 and stops."""
+    sandbox.inject("POST", JOIN, *[Fault.passthrough()] * joined, 400)
+    with pytest.raises(TrutoError, match=f"{len(channels) - joined} of {len(channels)} channels"):
+        JoinChannelOperator(task_id="j", channel_ids=channels).execute(task_context(try_number=1))
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(channels[:joined], 1)
+    sandbox.clear_requests()
+
+
+def test_a_retry_resends_only_the_joins_an_earlier_try_did_not_get_through(
+    sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channels = new_channels(sandbox, 20)
+    first_try_fails_after(sandbox, channels, joined=12)
+    capsys.readouterr()
+
+    outcomes = JoinChannelOperator(task_id="j", channel_ids=channels).execute(task_context(try_number=2))
+    logged = capsys.readouterr().out  # the operator logs through Airflow's structlog, to stdout
+
+    assert [(o["id"], o["outcome"]) for o in outcomes] == [(c, "joined") for c in channels]
+    assert joins_sent(sandbox) == channels[12:]  # the 12 joined ones are not sent again
+    assert list_requests(sandbox) == 1  # 80 channels in the workspace: one page
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(channels, 1)
+    assert "12 of 20 channels of account acct-1 were joined by an earlier try" in logged
+    assert logged.count("by an earlier try") == 12 + 1
+
+
+def test_a_first_try_lists_nothing(sandbox: Any) -> None:
+    channels = new_channels(sandbox, MEMBERSHIP_CHECK_MIN_CHANNELS)
+    JoinChannelOperator(task_id="j", channel_ids=channels).execute(task_context(try_number=1))
+    assert list_requests(sandbox) == 0 and joins_sent(sandbox) == channels
+
+
+def test_a_small_retried_batch_resends_its_keyed_joins_instead_of_listing(sandbox: Any) -> None:
+    channels = new_channels(sandbox, MEMBERSHIP_CHECK_MIN_CHANNELS - 1)
+    first_try_fails_after(sandbox, channels, joined=3)
+    JoinChannelOperator(task_id="j", channel_ids=channels).execute(task_context(try_number=2))
+    assert list_requests(sandbox) == 0
+    assert joins_sent(sandbox) == channels  # the 3 repeats are answered from their idempotency keys
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(channels, 1)
+    assert sandbox.stats()["idempotent_replays"] == 3
+
+
+def test_the_list_pass_stops_once_every_channel_of_the_batch_was_seen(sandbox: Any) -> None:
+    early = new_channels(sandbox, MEMBERSHIP_CHECK_MIN_CHANNELS * 4, prefix="early")  # within the first page
+    sandbox.seed_channels(ACCOUNT, 3 * MEMBERSHIP_PAGE_SIZE, seed=9)  # pages the pass need not read
+    first_try_fails_after(sandbox, early, joined=10)
+    JoinChannelOperator(task_id="j", channel_ids=early).execute(task_context(try_number=2))
+    assert list_requests(sandbox) == 1
+    assert joins_sent(sandbox) == early[10:]
+
+
+def test_the_list_pass_costs_at_most_one_page_per_four_channels(sandbox: Any) -> None:
+    # The batch's channels sit behind 3 pages of others: a batch of 8 may read 2 pages, then re-sends.
+    sandbox.seed_channels(ACCOUNT, 3 * MEMBERSHIP_PAGE_SIZE, seed=9)
+    late = new_channels(sandbox, MEMBERSHIP_CHECK_MIN_CHANNELS, prefix="late")
+    first_try_fails_after(sandbox, late, joined=4)
+    JoinChannelOperator(task_id="j", channel_ids=late).execute(task_context(try_number=2))
+    assert list_requests(sandbox) == MEMBERSHIP_CHECK_MIN_CHANNELS // CHANNELS_PER_MEMBERSHIP_PAGE == 2
+    assert joins_sent(sandbox) == late
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(late, 1)
+
+
+def test_a_list_that_cannot_be_read_means_every_join_is_resent(
+    sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channels = new_channels(sandbox, 10)
+    first_try_fails_after(sandbox, channels, joined=6)
+    sandbox.inject("GET", CHANNELS, 500, 500)  # the one try and the one retry of the list request
+    outcomes = JoinChannelOperator(task_id="j", channel_ids=channels).execute(task_context(try_number=2))
+    assert all(o["outcome"] == "joined" for o in outcomes)
+    assert joins_sent(sandbox) == channels
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(channels, 1)
+    assert "re-sending every join" in capsys.readouterr().out
+
+
+def test_each_account_of_a_retried_batch_is_listed_on_its_own(sandbox: Any) -> None:
+    sandbox.add_account("acct-2")
+    mine = new_channels(sandbox, 10)
+    theirs = [sandbox.add_channel("acct-2", name=f"other-{n}")["id"] for n in range(3)]
+    batch = [*mine, *({"id": c, "name": c, "integrated_account_id": "acct-2"} for c in theirs)]
+    sandbox.inject("POST", JOIN, *[Fault.passthrough()] * 5, 400)
+    with pytest.raises(TrutoError):
+        JoinChannelOperator(task_id="j", channel_ids=batch).execute(task_context(try_number=1))
+    sandbox.clear_requests()
+    JoinChannelOperator(task_id="j", channel_ids=batch).execute(task_context(try_number=2))
+    listed = [r.query["integrated_account_id"][0] for r in sandbox.requests if r.path == CHANNELS]
+    assert listed == [ACCOUNT]  # acct-2 has too few channels in the batch to be worth a list pass
+    assert sorted(joins_sent(sandbox)) == sorted(mine[5:] + theirs)
+
+
+# -- redirects -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirected_batch_join_fails_instead_of_skipping(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    with HostileServer(gateway(status)) as server:
+        hostile_connection(monkeypatch, server.url)
+        operator = JoinChannelOperator(task_id="j", channel_ids=["C1", "C2", "C3"], truto_conn_id="hostile")
+        with pytest.raises(TrutoError, match="3 of 3 channels were not joined") as caught:
+            operator.execute(task_context("j"))
+    assert "redirected" in str(caught.value) and "via=gateway" in str(caught.value)
+    # Not followed, and the account failed as a whole: one POST, no GET, the other channels not tried.
+    assert [r.method for r in server.requests] == ["POST"]
+
+
+def test_a_redirected_single_join_names_the_location(
+    sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel_id = sandbox.add_channel(ACCOUNT, name="c")["id"]
+    with HostileServer(redirect_to("https://api.example.test", 301)) as gateway:
+        hostile_connection(monkeypatch, gateway.url)
+        with pytest.raises(TrutoRedirectError, match=r"https://api\.example\.test/unified") as caught:
+            JoinChannelOperator(task_id="j", channel_id=channel_id, truto_conn_id="hostile").execute(
+                task_context("j")
+            )
+    assert "Base URL" in str(caught.value) and caught.value.status_code == 301

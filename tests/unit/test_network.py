@@ -8,10 +8,8 @@ library's variable was ignored by the other transport.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +17,13 @@ import pytest
 
 from airflow_provider_truto.async_client import AsyncTrutoClient
 from airflow_provider_truto.client import TrutoClient
-from airflow_provider_truto.config import TrutoConfig
 from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoInputError
 from airflow_provider_truto.network import CA_BUNDLE_VARIABLES, NetworkSettings, network_settings
-from tests.conftest import ACCOUNT, TOKEN
-from tests.hostile_servers import HostileServer, Request, channel, json_reply, page, self_signed_certificate
+from tests.hostile_servers import HostileServer, one_page, self_signed_certificate
 from tests.services import require_binary
+from tests.support import CHANNELS, TOKEN, client_config
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
-CHANNELS = "/unified/instant-messaging/channels"
 
 
 @pytest.fixture
@@ -39,36 +35,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def config(url: str) -> TrutoConfig:
-    return TrutoConfig(
-        token=TOKEN,
-        base_url=url,
-        integrated_account_id=ACCOUNT,
-        account_rate_limit=None,
-        token_rate_limit=None,
-        max_retries=0,
-        timeout=5.0,
-    )
-
-
-def list_with_requests(url: str) -> list[str]:
-    with TrutoClient(config(url)) as client:
-        return [c["id"] for c in client.paginate_unified("instant-messaging", "channels")]
-
-
-def list_with_httpx(url: str) -> list[str]:
-    async def walk() -> list[str]:
-        async with AsyncTrutoClient(config(url)) as client:
-            return [c["id"] async for c in client.paginate_unified("instant-messaging", "channels")]
-
-    return asyncio.run(walk())
-
-
-TRANSPORTS: dict[str, Callable[[str], list[str]]] = {"requests": list_with_requests, "httpx": list_with_httpx}
-
-
-def one_page(request: Request, sock: Any) -> None:
-    json_reply(sock, 200, page([channel("C1")], None))
+def listed(list_unified: Any, url: str) -> list[str]:
+    """The channel ids at ``url``, through the transport the ``list_unified`` fixture stands for."""
+    return [c["id"] for c in list_unified(url, "instant-messaging", "channels", settings={"timeout": 5.0})]
 
 
 def hashed_directory(cert: Path, directory: Path) -> Path:
@@ -82,26 +51,23 @@ def hashed_directory(cert: Path, directory: Path) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize("variable", CA_BUNDLE_VARIABLES)
 def test_both_transports_trust_a_ca_bundle_whichever_variable_names_it(
-    env: pytest.MonkeyPatch, tmp_path: Path, transport: str, variable: str
+    env: pytest.MonkeyPatch, tmp_path: Path, list_unified: Any, variable: str
 ) -> None:
     cert, context = self_signed_certificate(tmp_path)
-    listed = TRANSPORTS[transport]
     with HostileServer(one_page, tls=context) as server:
         with pytest.raises(TrutoConnectionError, match="failed"):
-            listed(server.url)  # the default bundle does not hold this certificate
+            listed(list_unified, server.url)  # the default bundle does not hold this certificate
         assert server.requests == []
         bundle = hashed_directory(cert, tmp_path / "certs") if variable == "SSL_CERT_DIR" else cert
         env.setenv(variable, str(bundle))
-        assert listed(server.url) == ["C1"]
+        assert listed(list_unified, server.url) == ["C1"]
         assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_both_transports_take_the_same_variable_when_several_are_set(
-    env: pytest.MonkeyPatch, tmp_path: Path, transport: str
+    env: pytest.MonkeyPatch, tmp_path: Path, list_unified: Any
 ) -> None:
     cert, context = self_signed_certificate(tmp_path)
     (tmp_path / "other").mkdir()
@@ -112,27 +78,26 @@ def test_both_transports_take_the_same_variable_when_several_are_set(
         env.setenv("SSL_CERT_FILE", str(cert))
         env.setenv("REQUESTS_CA_BUNDLE", str(other))
         with pytest.raises(TrutoConnectionError):
-            TRANSPORTS[transport](server.url)
+            listed(list_unified, server.url)
         env.setenv("REQUESTS_CA_BUNDLE", str(cert))
         env.setenv("SSL_CERT_FILE", str(other))
-        assert TRANSPORTS[transport](server.url) == ["C1"]
+        assert listed(list_unified, server.url) == ["C1"]
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_both_transports_go_through_the_proxy_the_environment_names(
-    env: pytest.MonkeyPatch, transport: str
+    env: pytest.MonkeyPatch, list_unified: Any
 ) -> None:
     with HostileServer(one_page) as proxy:
         env.setenv("HTTP_PROXY", proxy.url)
         # No such host: only the proxy can answer for it.
-        assert TRANSPORTS[transport]("http://truto.invalid") == ["C1"]
+        assert listed(list_unified, "http://truto.invalid") == ["C1"]
         [request] = proxy.requests
         assert request.target.startswith(f"http://truto.invalid{CHANNELS}?")
         assert request.headers["authorization"] == f"Bearer {TOKEN}"
 
         env.setenv("NO_PROXY", "example.test,.invalid")
         with pytest.raises(TrutoConnectionError):
-            TRANSPORTS[transport]("http://truto.invalid")  # straight to a host that does not exist
+            listed(list_unified, "http://truto.invalid")  # straight to a host that does not exist
         assert len(proxy.requests) == 1
 
 
@@ -142,7 +107,7 @@ def test_a_ca_bundle_that_does_not_exist_is_named_before_any_request(
 ) -> None:
     env.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(TrutoInputError) as caught:
-        client_type(config("https://api.truto.one"))
+        client_type(client_config("https://api.truto.one"))
     assert caught.value.argument == "CURL_CA_BUNDLE" and "missing.pem" in str(caught.value)
 
 
@@ -178,7 +143,7 @@ def test_the_settings_are_read_once_when_a_client_is_made(env: pytest.MonkeyPatc
     bundle.write_text("")
     env.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     env.setenv("REQUESTS_CA_BUNDLE", str(bundle))
-    client = TrutoClient(config("https://api.truto.one"))
+    client = TrutoClient(client_config("https://api.truto.one"))
     env.delenv("HTTPS_PROXY")
     assert client.network == NetworkSettings(proxy="http://proxy.internal:3128", ca_bundle=str(bundle))
     assert client.session.proxies["https"] == "http://proxy.internal:3128"

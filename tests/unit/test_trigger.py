@@ -1,69 +1,76 @@
-"""TrutoNewChannelsTrigger against the sandbox over real HTTP: selection, pages, retries, state, restarts."""
+"""TrutoNewChannelsTrigger (airflow_provider_truto/triggers/truto.py) run by hand, against the sandbox or
+misbehaving servers on 127.0.0.1: which channels it reports, every page, retries and error events, the
+watermark across restarts and policy changes, serialisation, and what importing it costs."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import importlib
+import importlib.util
 import json
+import logging
+import math
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_truto import __version__
-from airflow_provider_truto.channels import is_auto_joinable, select_new_channels
+from airflow_provider_truto.channels import (
+    is_auto_joinable,
+)
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
     TrutoConnectionError,
     TrutoInputError,
+    TrutoRedirectError,
     error_from_payload,
 )
 from airflow_provider_truto.testing import Fault, TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.conftest import ACCOUNT, REPO, TOKEN, connection_json
+from tests.hostile_servers import (
+    DEAD,
+    HostileServer,
+    Request,
+    channel,
+    endless_list,
+    flood,
+    json_escaped,
+    json_reply,
+    one_page,
+    page,
+    redirect_to,
+    reply,
+    trickle_body,
+)
+from tests.support import (
+    ACCOUNT,
+    CHANNELS,
+    CUTOFF,
+    REPO,
+    TOKEN,
+    MemoryStateStore,
+    connection_json,
+    created_at,
+    hostile_connection,
+    leaking_lines,
+    leaks,
+    new_channel,
+    trigger_events,
+)
 
-CHANNELS = "/unified/instant-messaging/channels"
-# The sandbox fixture seeds 60 channels created over the last two years: all before this cutoff.
-CUTOFF = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
 FAST = {"poll_interval": 0.05, "lookback_seconds": 60.0}
 
 
-@pytest.fixture
-def conn(sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch) -> TrutoSandbox:
-    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
-    return sandbox
-
-
-def at(seconds: float) -> str:
-    return (CUTOFF + timedelta(seconds=seconds)).isoformat()
-
-
-def new_channel(sandbox: TrutoSandbox, name: str, seconds: float, **kwargs: Any) -> str:
-    return str(sandbox.add_channel(ACCOUNT, name=name, created_at=at(seconds), **kwargs)["id"])
-
-
-async def collect(
-    trigger: TrutoNewChannelsTrigger, count: int, timeout: float = 10.0
-) -> list[dict[str, Any]]:
-    """The payloads of the trigger's first ``count`` events (fewer if ``timeout`` passes first)."""
-    payloads: list[dict[str, Any]] = []
-    events = trigger.run()
-    try:
-        async with asyncio.timeout(timeout):
-            async for event in events:
-                payloads.append(event.payload)
-                if len(payloads) >= count:
-                    break
-    except TimeoutError:
-        pass
-    finally:
-        await events.aclose()
-    return payloads
+FAST_TRIGGER = {"truto_conn_id": "hostile", "poll_interval": 0.05}
 
 
 def ids(payloads: list[dict[str, Any]]) -> list[str]:
@@ -74,7 +81,7 @@ def list_requests(sandbox: TrutoSandbox) -> list[Any]:
     return [r for r in sandbox.requests if r.path == CHANNELS]
 
 
-# -- selection --------------------------------------------------------------------------------------------
+# -- selection -----------------------------------------------------------------------------------------------
 
 
 def test_fires_on_matching_channels_only(conn: TrutoSandbox) -> None:
@@ -84,7 +91,7 @@ def test_fires_on_matching_channels_only(conn: TrutoSandbox) -> None:
     new_channel(conn, "member", 8, is_member=True)
     new_channel(conn, "a-dm", 9, type="dm")
     new_channel(conn, "too-old", -3600)
-    [payload] = asyncio.run(collect(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
+    [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
 
     assert payload == {
         "status": "success",
@@ -99,7 +106,7 @@ def test_fires_on_matching_channels_only(conn: TrutoSandbox) -> None:
             }
         ],
     }
-    assert datetime.fromisoformat(payload["watermark"]) == datetime.fromisoformat(at(5))
+    assert datetime.fromisoformat(payload["watermark"]) == datetime.fromisoformat(created_at(5))
     # The same headers as the sync client, the account on every request, nothing else leaked.
     request = list_requests(conn)[0]
     assert request.headers["user-agent"] == f"airflow-provider-truto/{__version__}"
@@ -112,7 +119,7 @@ def test_fires_on_matching_channels_only(conn: TrutoSandbox) -> None:
 def test_every_page_is_read_and_the_backlog_counts_without_a_cutoff(conn: TrutoSandbox) -> None:
     conn.empty_pages = True  # Slack-style empty pages with a cursor must not end the walk
     expected = [c["id"] for c in conn.channels(ACCOUNT) if is_auto_joinable(c, None)]
-    [payload] = asyncio.run(collect(TrutoNewChannelsTrigger(limit=7, **FAST), 1))
+    [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(limit=7, **FAST), 1))
 
     assert sorted(ids([payload])) == sorted(expected) and len(expected) > 20
     pages = list_requests(conn)
@@ -127,7 +134,9 @@ def test_a_large_backlog_arrives_over_several_events_oldest_first(conn: TrutoSan
     expected = {c["id"] for c in conn.channels(ACCOUNT) if is_auto_joinable(c, None)}
     events = -(-len(expected) // 10)
     # One event more than needed is waited for: it must not come.
-    payloads = asyncio.run(collect(TrutoNewChannelsTrigger(max_channels=10, **FAST), events + 1, timeout=1))
+    payloads = asyncio.run(
+        trigger_events(TrutoNewChannelsTrigger(max_channels=10, **FAST), events + 1, timeout=1)
+    )
 
     reported = ids(payloads)
     assert len(payloads) == events and all(len(p["channels"]) <= 10 for p in payloads)
@@ -136,67 +145,19 @@ def test_a_large_backlog_arrives_over_several_events_oldest_first(conn: TrutoSan
     assert created == sorted(created)
 
 
-def test_selection_keeps_same_second_and_late_channels_and_never_repeats() -> None:
-    base = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-    def channel(channel_id: str, seconds: float | None, **extra: Any) -> dict[str, Any]:
-        created = None if seconds is None else (base + timedelta(seconds=seconds)).isoformat()
-        return {
-            "id": channel_id,
-            "type": "channel",
-            "status": "active",
-            "is_member": False,
-            "created_at": created,
-            **extra,
-        }
-
-    first = [channel("A", 0), channel("B", 10), channel("U", None)]
-    chosen, watermark, seen = select_new_channels(
-        first,
-        created_after=None,
-        watermark=None,
-        seen_ids=(),
-        lookback=timedelta(seconds=60),
-        max_channels=10,
+def test_trigger_kwargs_carry_only_a_policy_that_differs_from_the_default() -> None:
+    plain = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, include=[], exclude=None)
+    assert not {"include", "exclude", "include_shared"} & set(plain.serialize()[1])
+    shared = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, include_shared=True)
+    classpath, kwargs = shared.serialize()
+    assert kwargs["include_shared"] is True and kwargs["include"] == []
+    assert TrutoNewChannelsTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert TrutoNewChannelsTrigger.hash(classpath, kwargs) == TrutoNewChannelsTrigger.hash(
+        *TrutoNewChannelsTrigger(**kwargs).serialize()
     )
-    assert [c["id"] for c in chosen] == ["U", "A", "B"]  # undated first, then oldest first
-    assert watermark == base + timedelta(seconds=10) and seen == ["A", "B", "U"]
-
-    # Next poll: C shares B's second, D was listed late (5 s below the watermark), E is older than the
-    # lookback, F is new; A, B and U are not reported again, and the joined B would not be either way.
-    second = [
-        *first[:1],
-        channel("B", 10, is_member=True),
-        first[2],
-        channel("C", 10),
-        channel("D", 5),
-        channel("E", -120),
-        channel("F", 20),
-    ]
-    chosen, watermark, seen = select_new_channels(
-        second,
-        created_after=None,
-        watermark=watermark,
-        seen_ids=seen,
-        lookback=timedelta(seconds=60),
-        max_channels=10,
-    )
-    assert [c["id"] for c in chosen] == ["D", "C", "F"]
-    assert watermark == base + timedelta(seconds=20)
-    # A (at 0 s) fell below the new floor (20 - 60 s)? No: -40 s < 0 s, so A is still remembered.
-    assert seen == ["A", "B", "C", "D", "F", "U"]
-    chosen, _, _ = select_new_channels(
-        second,
-        created_after=None,
-        watermark=watermark,
-        seen_ids=seen,
-        lookback=timedelta(seconds=60),
-        max_channels=10,
-    )
-    assert chosen == []
 
 
-# -- retries and errors -----------------------------------------------------------------------------------
+# -- retries and error events --------------------------------------------------------------------------------
 
 
 def test_429_and_5xx_are_retried_with_the_hooks_policy_and_retry_after(
@@ -205,7 +166,7 @@ def test_429_and_5xx_are_retried_with_the_hooks_policy_and_retry_after(
     wanted = new_channel(conn, "wanted", 1)
     conn.inject("GET", CHANNELS, Fault.rate_limited("1"), 500, 502)
     started = time.monotonic()
-    [payload] = asyncio.run(collect(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
+    [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
     elapsed = time.monotonic() - started
 
     assert ids([payload]) == [wanted]
@@ -224,7 +185,7 @@ def test_a_poll_that_fails_after_all_retries_is_tried_again_next_interval(
     monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox, max_retries=1))
     wanted = new_channel(sandbox, "wanted", 1)
     sandbox.inject("GET", CHANNELS, 500, Fault.rate_limited("0"), 504)
-    [payload] = asyncio.run(collect(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
+    [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
 
     assert ids([payload]) == [wanted]
     # Poll 1: 500 then 429 (one retry, as the connection says), gave up; poll 2: 504, then success.
@@ -249,7 +210,9 @@ def test_errors_no_retry_mends_fire_an_error_event_at_once(
     conn: TrutoSandbox, monkeypatch: pytest.MonkeyPatch, setup: Any, error_type: type[Exception], status: int
 ) -> None:
     setup(conn, monkeypatch)
-    payloads = asyncio.run(collect(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 2, timeout=2))
+    payloads = asyncio.run(
+        trigger_events(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 2, timeout=2)
+    )
 
     [payload] = payloads  # one event, then the trigger ended
     assert payload["status"] == "error" and payload["status_code"] == status
@@ -262,11 +225,11 @@ def test_errors_no_retry_mends_fire_an_error_event_at_once(
 def test_a_missing_connection_or_account_is_an_error_event(
     sandbox: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    [missing] = asyncio.run(collect(TrutoNewChannelsTrigger(truto_conn_id="no_such_conn", **FAST), 1))
+    [missing] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(truto_conn_id="no_such_conn", **FAST), 1))
     assert missing["status"] == "error" and "no_such_conn" in missing["message"]
 
     monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox, integrated_account_id=""))
-    [no_account] = asyncio.run(collect(TrutoNewChannelsTrigger(**FAST), 1))
+    [no_account] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST), 1))
     error = error_from_payload(no_account)
     assert isinstance(error, TrutoInputError) and error.argument == "integrated_account_id"
     assert sandbox.requests == []
@@ -278,14 +241,116 @@ def test_a_connection_refused_is_retried_then_polled_again(
     dead = json.loads(connection_json(sandbox, max_retries=0))
     dead["host"] = "http://127.0.0.1:9"  # discard port: connection refused
     monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", json.dumps(dead))
-    payloads = asyncio.run(collect(TrutoNewChannelsTrigger(**FAST), 1, timeout=0.5))
+    payloads = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST), 1, timeout=0.5))
     assert payloads == []  # transient: no error event, the trigger keeps polling
     assert isinstance(
         error_from_payload({"error_type": "TrutoConnectionError", "message": "x"}), TrutoConnectionError
     )
 
 
-# -- serialisation and restarts ---------------------------------------------------------------------------
+def test_a_redirect_ends_the_trigger_with_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    with HostileServer(redirect_to("https://elsewhere.test")) as gateway:
+        hostile_connection(monkeypatch, gateway.url)
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=2))
+    assert payload["status"] == "error" and payload["error_type"] == "TrutoRedirectError"
+    assert isinstance(error_from_payload(payload), TrutoRedirectError)
+    assert "https://elsewhere.test" in payload["message"] and len(gateway.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("cursor_of", "match"),
+    [
+        (lambda n: f"cursor-{n}", "after 20 pages"),
+        (lambda n: {"after": n}, "next_cursor that is dict"),
+        (lambda n: 7, "next_cursor that is int"),
+    ],
+)
+def test_an_endless_list_or_a_cursor_not_text_ends_the_trigger_with_an_error_event(
+    monkeypatch: pytest.MonkeyPatch, cursor_of: Any, match: str
+) -> None:
+    with HostileServer(endless_list(cursor_of)) as server:
+        hostile_connection(monkeypatch, server.url, page_cap=20)
+        payloads = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=5))
+    [payload] = payloads
+    assert payload["error_type"] == "TrutoInvalidResponseError" and match in payload["message"]
+
+
+def test_the_trigger_cuts_a_trickling_server_off_and_polls_again(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with HostileServer(trickle_body) as server:
+        hostile_connection(monkeypatch, server.url, timeout=0.5)
+        assert asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 1, timeout=2.5)) == []
+    logged = "".join(capfd.readouterr())
+    # Each poll gives up after 0.5 s and the next one starts: several in 2.5 s, not one 10 s read.
+    assert logged.count("no complete answer within 0.5s") >= 3
+    assert len(server.requests) >= 3
+
+
+def test_the_trigger_refuses_a_huge_answer_with_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    behaviour, holder = flood(20_000_000, announce=False)
+    with HostileServer(behaviour) as server:
+        holder.append(server)
+        hostile_connection(monkeypatch, server.url, max_response_mb=1)
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=5))
+    assert (
+        payload["error_type"] == "TrutoInvalidResponseError" and "over the cap of 1 MB" in payload["message"]
+    )
+
+
+def test_a_page_of_non_objects_is_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    def junk(request: Request, sock: socket.socket) -> None:
+        json_reply(sock, 200, page([channel("C1"), "C2", 3, None], None))
+
+    with HostileServer(junk) as server:
+        hostile_connection(monkeypatch, server.url)
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=3))
+    assert payload["error_type"] == "TrutoInvalidResponseError" and "holding str" in payload["message"]
+
+
+def test_an_unusable_rate_limit_directory_is_an_error_event(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("TRUTO_RATE_LIMIT_DIR", str(not_a_directory / "sub"))
+    # The user's own directory, where pacing falls back to, is unusable too.
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_directory / "tmp"))
+    with HostileServer(one_page) as server:
+        hostile_connection(monkeypatch, server.url, rate_limit="5/1", environment_rate_limit="5/1")
+        [payload] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 2, timeout=3))
+    assert payload["status"] == "error" and "TRUTO_RATE_LIMIT_DIR" in payload["message"]
+    assert server.requests == []
+
+
+def test_no_token_in_the_triggers_log(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The trigger's poll failures are logged on every poll: a retried 500 echoing the token, a redirect."""
+    calls = []
+
+    def flaky(request: Request, sock: socket.socket) -> None:
+        calls.append(request)
+        if len(calls) <= 3:  # transient, logged and polled again
+            reply(sock, 500, f'{{"statusCode": 500, "message": {json_escaped("boom " + TOKEN)}}}')
+        else:  # permanent: the error event ends the trigger
+            reply(sock, 302, headers={"Location": f"{DEAD}/?t={TOKEN}"})
+
+    with HostileServer(flaky) as server:
+        hostile_connection(monkeypatch, server.url, password=TOKEN + "\n")
+        caplog.set_level(logging.INFO)  # Airflow's default level (a library's DEBUG trace shows raw headers)
+        payloads = asyncio.run(trigger_events(TrutoNewChannelsTrigger(**FAST_TRIGGER), 1, timeout=10))
+    printed, recorded = "".join(capfd.readouterr()), caplog.text  # structlog (3.1+) or logging (3.0)
+    assert (
+        leaking_lines(printed) == [] and leaking_lines(recorded) == [] and leaks(json.dumps(payloads)) == []
+    )
+    logged = printed if "polling again later" in printed else recorded
+    assert logged.count("polling again later") == 3 and "boom ***" in logged
+    [payload] = payloads
+    assert payload["error_type"] == "TrutoRedirectError" and f"{DEAD}/?t=***" in payload["message"]
+
+
+# -- arguments and serialisation -----------------------------------------------------------------------------
 
 
 def test_serialize_round_trip_and_a_stable_watcher_hash() -> None:
@@ -342,6 +407,17 @@ def test_bad_arguments_are_named_before_any_request(
     assert conn.requests == []
 
 
+@pytest.mark.parametrize("argument", ["poll_interval", "lookback_seconds"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_nan_or_infinite_interval_is_refused(argument: str, value: float) -> None:
+    with pytest.raises(TrutoInputError) as caught:
+        TrutoNewChannelsTrigger(**{argument: value})
+    assert caught.value.argument == argument
+
+
+# -- restarts and the watermark ------------------------------------------------------------------------------
+
+
 def test_restart_mid_poll_from_serialize_loses_and_repeats_nothing(conn: TrutoSandbox) -> None:
     """Run, cancel in the middle of a poll, re-create from serialize(), run again."""
     wave_1 = [new_channel(conn, f"w1-{i}", 10) for i in range(3)]  # three channels in the same second
@@ -365,13 +441,15 @@ def test_restart_mid_poll_from_serialize_loses_and_repeats_nothing(conn: TrutoSa
         conn.clear_faults()
 
         restarted = TrutoNewChannelsTrigger(**trigger.serialize()[1])
-        return first, await collect(restarted, 1), restarted
+        return first, await trigger_events(restarted, 1), restarted
 
     first, second, restarted = asyncio.run(scenario())
     assert sorted(ids([first])) == sorted(wave_1)
     assert sorted(ids(second)) == sorted(wave_2)
     # A third incarnation has nothing more to say.
-    assert asyncio.run(collect(TrutoNewChannelsTrigger(**restarted.serialize()[1]), 1, timeout=0.4)) == []
+    assert (
+        asyncio.run(trigger_events(TrutoNewChannelsTrigger(**restarted.serialize()[1]), 1, timeout=0.4)) == []
+    )
 
 
 def test_restart_from_the_original_kwargs_repeats_only_unjoined_channels(
@@ -380,26 +458,13 @@ def test_restart_from_the_original_kwargs_repeats_only_unjoined_channels(
     """A triggerer restart without saved state: joined channels never come back, nothing is lost."""
     original = TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST)
     joined, pending = new_channel(conn, "joined", 1), new_channel(conn, "pending", 2)
-    [first] = asyncio.run(collect(original, 1))
+    [first] = asyncio.run(trigger_events(original, 1))
     assert sorted(ids([first])) == sorted([joined, pending])
     make_client().unified("instant-messaging", "channels", "join", body={"channel": {"id": joined}})
     later = new_channel(conn, "later", 3)
 
-    [again] = asyncio.run(collect(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
+    [again] = asyncio.run(trigger_events(TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST), 1))
     assert sorted(ids([again])) == sorted([pending, later])
-
-
-class MemoryStateStore:
-    """Stands in for Airflow's per-asset state store (``aget`` / ``aset``), which the triggerer injects."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    async def aget(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    async def aset(self, key: str, value: Any) -> None:
-        self.values[key] = json.loads(json.dumps(value))
 
 
 def test_a_watcher_saves_its_watermark_and_resumes_after_a_restart(conn: TrutoSandbox) -> None:
@@ -430,25 +495,14 @@ def test_a_watcher_saves_its_watermark_and_resumes_after_a_restart(conn: TrutoSa
     wave_2 = new_channel(conn, "w2", 2)
     restarted = TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST)  # the DAG's kwargs, as on a restart
     restarted.asset_state_store = store  # type: ignore[assignment]
-    [second] = asyncio.run(collect(restarted, 1))
+    [second] = asyncio.run(trigger_events(restarted, 1))
     assert ids([second]) == [wave_2]
 
     # Another cutoff on the same asset is another watch: it does not inherit this state.
     other = TrutoNewChannelsTrigger(created_after=CUTOFF - timedelta(seconds=1), **FAST)
     other.asset_state_store = store  # type: ignore[assignment]
-    [fresh] = asyncio.run(collect(other, 1))
+    [fresh] = asyncio.run(trigger_events(other, 1))
     assert sorted(ids([fresh])) == sorted([*wave_1, wave_2])
-
-
-def test_importing_the_trigger_and_sensor_pulls_in_no_http_client() -> None:
-    code = (
-        "import sys; import airflow_provider_truto.triggers.truto, airflow_provider_truto.sensors.truto, "
-        "airflow_provider_truto.operators.unified; "
-        "print([m for m in ('requests', 'aiohttp', 'airflow_provider_truto.client', "
-        "'airflow_provider_truto.hooks.truto') if m in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_a_watcher_whose_policy_changes_starts_afresh(conn: TrutoSandbox) -> None:
@@ -477,7 +531,7 @@ def test_a_watcher_whose_policy_changes_starts_afresh(conn: TrutoSandbox) -> Non
             await events.aclose()
 
     assert asyncio.run(first_life()) == [eng] and len(store.values) == 1
-    [payload] = asyncio.run(collect(watcher(["eng-*", "sales-*"]), 1))
+    [payload] = asyncio.run(trigger_events(watcher(["eng-*", "sales-*"]), 1))
     assert sorted(ids([payload])) == sorted([sales, eng])
 
 
@@ -490,6 +544,23 @@ def test_the_default_policys_state_key_is_the_one_saved_before_policies_counted(
         integrated_account_id=ACCOUNT, created_after="2026-05-01T12:00:00Z", exclude="random-*"
     )
     assert narrowed._state_key(ACCOUNT) != trigger._state_key(ACCOUNT)
+
+
+# -- the module ----------------------------------------------------------------------------------------------
+
+
+def test_importing_the_trigger_and_sensor_pulls_in_no_http_client() -> None:
+    """What a DAG file imports stays light: the clients (requests, httpx's AsyncTrutoClient) come when a
+    task or the triggerer runs. (httpx and tenacity are loaded by Airflow's Task SDK already.)"""
+    code = (
+        "import sys; import airflow_provider_truto.triggers.truto, airflow_provider_truto.sensors.truto, "
+        "airflow_provider_truto.operators.unified, airflow_provider_truto.operators.instant_messaging; "
+        "print([m for m in ('requests', 'aiohttp', 'airflow_provider_truto.client', "
+        "'airflow_provider_truto.async_client', 'airflow_provider_truto.base_client', "
+        "'airflow_provider_truto.hooks.truto') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,15 @@
-"""The auto-join selection, cutoff, batching and report: pure functions over channel dicts."""
+"""What a new channel is (airflow_provider_truto/channels.py): the auto-join selection and its reasons,
+the cutoff between runs, a watch's new channels past its watermark, batches for mapped tasks, and the
+join errors that end a channel's chances for good. Pure functions over channel dicts."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
-from airflow_provider_truto.auto_join import discover_joinable_accounts, summarise
 from airflow_provider_truto.channels import (
     auto_join_cutoff,
     batch_label,
@@ -15,9 +17,15 @@ from airflow_provider_truto.channels import (
     parse_timestamp,
     plan_batches,
     select_auto_join,
+    select_new_channels,
     unjoinable_reason,
 )
-from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, error_for_status
+from airflow_provider_truto.exceptions import (
+    TrutoError,
+    TrutoInputError,
+    error_for_status,
+)
+from tests.support import channel_refs
 
 T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
@@ -70,26 +78,20 @@ def test_parse_timestamp_forms() -> None:
     assert parse_timestamp(datetime(2026, 5, 1)) == T0
 
 
-def refs(n: int, account: str = "A") -> list[dict[str, str]]:
-    return [
-        {"id": f"{account}{i}", "name": f"{account}-{i}", "integrated_account_id": account} for i in range(n)
-    ]
-
-
 def test_everyday_runs_get_one_task_per_channel() -> None:
-    assert plan_batches(refs(30), max_tasks=64) == [[r] for r in refs(30)]
+    assert plan_batches(channel_refs(30), max_tasks=64) == [[r] for r in channel_refs(30)]
 
 
 def test_a_big_single_account_run_is_spread_evenly() -> None:
-    batches = plan_batches(refs(5000), max_tasks=64)
+    batches = plan_batches(channel_refs(5000), max_tasks=64)
     assert len(batches) == 20 and {len(b) for b in batches} == {250}
-    assert [r for b in batches for r in b] == refs(5000)
-    assert len(plan_batches(refs(100_000), max_tasks=64)) == 64  # never more tasks than allowed
-    assert [len(b) for b in plan_batches(refs(300), max_tasks=64)] == [150, 150]
+    assert [r for b in batches for r in b] == channel_refs(5000)
+    assert len(plan_batches(channel_refs(100_000), max_tasks=64)) == 64  # never more tasks than allowed
+    assert [len(b) for b in plan_batches(channel_refs(300), max_tasks=64)] == [150, 150]
 
 
 def test_many_accounts_are_grouped_whole_and_balanced() -> None:
-    selection = [r for a in range(200) for r in refs(25, f"acct{a}-")]
+    selection = [r for a in range(200) for r in channel_refs(25, f"acct{a}-")]
     batches = plan_batches(selection, max_tasks=64, accounts_per_task=16)
     assert len(batches) == 13
     for batch in batches:
@@ -100,7 +102,7 @@ def test_many_accounts_are_grouped_whole_and_balanced() -> None:
 
 def test_batch_label() -> None:
     assert batch_label([{"id": "C1", "name": "general"}]) == "general"
-    assert batch_label(refs(3)) == "A-0 +2 more"
+    assert batch_label(channel_refs(3)) == "A-0 +2 more"
 
 
 def test_unjoinable_reasons() -> None:
@@ -112,37 +114,61 @@ def test_unjoinable_reasons() -> None:
     assert unjoinable_reason(TrutoError("x")) is None
 
 
-def test_discovery_keeps_active_non_sandbox_slack_accounts() -> None:
-    accounts = [
-        {"id": "1", "status": "active", "is_sandbox": False, "integration": {"name": "slack"}},
-        {"id": "2", "status": "needs_reauth", "integration": {"name": "slack"}},
-        {"id": "3", "status": "active", "is_sandbox": True, "integration": {"name": "slack"}},
-        {"id": "4", "status": "active", "integration": {"name": "msteams"}},
-    ]
-    chosen, left_out = discover_joinable_accounts(accounts)
-    assert chosen == ["1"]
-    assert left_out["2"]["error"] == "left out: status is needs_reauth"
-    assert "read-only" in left_out["3"]["error"] and "msteams" in left_out["4"]["error"]
+def test_selection_keeps_same_second_and_late_channels_and_never_repeats() -> None:
+    base = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 
+    def channel(channel_id: str, seconds: float | None, **extra: Any) -> dict[str, Any]:
+        created = None if seconds is None else (base + timedelta(seconds=seconds)).isoformat()
+        return {
+            "id": channel_id,
+            "type": "channel",
+            "status": "active",
+            "is_member": False,
+            "created_at": created,
+            **extra,
+        }
 
-def test_summary_counts_and_failures() -> None:
-    batches = [refs(3, "A"), refs(2, "B")]
-    outcomes = [
-        [
-            {**batches[0][0], "outcome": "joined", "reason": None},
-            {**batches[0][1], "outcome": "skipped", "reason": "is_archived"},
-            {**batches[0][2], "outcome": "joined", "reason": None},
-        ],
-        None,  # the second mapped task failed and left no outcome
+    first = [channel("A", 0), channel("B", 10), channel("U", None)]
+    chosen, watermark, seen = select_new_channels(
+        first,
+        created_after=None,
+        watermark=None,
+        seen_ids=(),
+        lookback=timedelta(seconds=60),
+        max_channels=10,
+    )
+    assert [c["id"] for c in chosen] == ["U", "A", "B"]  # undated first, then oldest first
+    assert watermark == base + timedelta(seconds=10) and seen == ["A", "B", "U"]
+
+    # Next poll: C shares B's second, D was listed late (5 s below the watermark), E is older than the
+    # lookback, F is new; A, B and U are not reported again, and the joined B would not be either way.
+    second = [
+        *first[:1],
+        channel("B", 10, is_member=True),
+        first[2],
+        channel("C", 10),
+        channel("D", 5),
+        channel("E", -120),
+        channel("F", 20),
     ]
-    accounts = {"A": {"selected": 3, "error": None}, "C": {"error": "needs re-auth"}}
-    summary = summarise(batches, outcomes, accounts)
-    report = summary.as_dict()
-    assert (report["joined"], report["skipped"], report["failed"]) == (2, 1, 2)
-    assert report["skipped_reasons"] == {"is_archived": 1}
-    assert report["accounts"]["B"] == {"failed": 2} and report["account_errors"] == {"C": "needs re-auth"}
-    assert any("account C: needs re-auth" in line for line in summary.lines())
-    with pytest.raises(TrutoError, match="2 channels were not joined"):
-        summary.raise_if_failed()
-    with pytest.raises(TrutoError, match="selection did not finish"):
-        summarise(None, None, {})
+    chosen, watermark, seen = select_new_channels(
+        second,
+        created_after=None,
+        watermark=watermark,
+        seen_ids=seen,
+        lookback=timedelta(seconds=60),
+        max_channels=10,
+    )
+    assert [c["id"] for c in chosen] == ["D", "C", "F"]
+    assert watermark == base + timedelta(seconds=20)
+    # A (at 0 s) fell below the new floor (20 - 60 s)? No: -40 s < 0 s, so A is still remembered.
+    assert seen == ["A", "B", "C", "D", "F", "U"]
+    chosen, _, _ = select_new_channels(
+        second,
+        created_after=None,
+        watermark=watermark,
+        seen_ids=seen,
+        lookback=timedelta(seconds=60),
+        max_channels=10,
+    )
+    assert chosen == []
