@@ -5,7 +5,8 @@ the same few things: the caller's own Airflow settings and connections left out 
 variable: they would point the run at another database, executor or Truto), ``AIRFLOW_HOME`` set, no
 example DAGs, a DAG folder, the rate-limit lock files inside the home, and a migrated metadata database
 (SQLite, unless a setting names another). :func:`airflow_env` makes the environment and
-:func:`new_airflow_home` a migrated home; ``tests/``, ``benchmarks/`` and ``scripts/demo.py`` all use them.
+:func:`new_airflow_home` a migrated home; ``tests/`` (the system tests' stack builds on it too),
+``benchmarks/`` and ``scripts/demo.py`` all use them.
 
 Stdlib only; nothing here imports Airflow.
 """
@@ -21,7 +22,8 @@ from pathlib import Path
 
 __all__ = ["AIRFLOW", "airflow_env", "migrate", "new_airflow_home"]
 
-# The ``airflow`` command of the interpreter running this (a venv's own).
+# The ``airflow`` command of the interpreter running this. Not sys.executable resolved: a venv's python
+# is a symlink, and the venv is what we want.
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
 

@@ -15,7 +15,6 @@ import re
 import secrets
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,11 +22,12 @@ from typing import Any, TypeVar
 
 import requests
 
+from airflow_provider_truto.testing.airflow_home import AIRFLOW as AIRFLOW_COMMAND
+from airflow_provider_truto.testing.airflow_home import airflow_env
 from tests.system.processes import ServiceProcess, stop_all, title
 
 REPO = Path(__file__).resolve().parents[2]
-# Not sys.executable resolved: a venv's python is a symlink, and the venv is what we want.
-AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+AIRFLOW = str(AIRFLOW_COMMAND)
 # The title Airflow's task runner gives itself (setproctitle), with the task instance's id.
 TASK_RUNNER_TITLE = re.compile(r"airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")
 T = TypeVar("T")
@@ -96,19 +96,15 @@ class AirflowServices:
     def _environment(
         self, database_url: str, executor: str, dags_folder: Path, extra: Mapping[str, str]
     ) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "AIRFLOW__"))}
+        env = airflow_env(self.home, dags_folder=dags_folder)
         env["PATH"] = f"{Path(AIRFLOW).parent}{os.pathsep}{env.get('PATH', '')}"
         # Everything is on loopback: keep a CI's HTTP proxy out of it.
         env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
         env.update(
             {
-                "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
                 "AIRFLOW__CORE__EXECUTOR": executor,
                 "AIRFLOW__CORE__PARALLELISM": "8",
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 # Tests drive the API without logging in; the api-server listens on loopback only.
