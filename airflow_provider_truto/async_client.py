@@ -128,9 +128,10 @@ class AsyncTrutoClient(BaseTrutoClient):
     # -- one attempt -------------------------------------------------------------------------------------
 
     async def _attempt(self, request: PreparedRequest) -> Any:
-        delay = self._pacing_delay(request)
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if self._limiters.enabled:  # reserve, then wait without blocking the event loop
+            delay = self._limiters.reserve(request.account)
+            if delay > 0:
+                await asyncio.sleep(delay)
         decoder = self._decoder(request)
         # Errors are built outside the ``except`` blocks: httpx's messages may quote URLs unredacted, and
         # a chained cause is printed with the error.

@@ -2,9 +2,10 @@
 
 :class:`BaseTrutoClient` holds the config, the rate-limit budgets, the retry policy and the network
 settings, and makes the pieces each call goes through: the prepared request
-(:mod:`~airflow_provider_truto.wire`), the pacing delay, the answer decoder
+(:mod:`~airflow_provider_truto.wire`), the answer decoder
 (:mod:`~airflow_provider_truto.answers`) and the cursor walk (:mod:`~airflow_provider_truto.pagination`).
-Its two subclasses only add their transport's attempt and their loops around these pieces:
+Its two subclasses only add their transport's attempt and their loops around these pieces, and wait
+for the budgets' slot their own way (both reserve it with ``RateLimiters.reserve``):
 :class:`~airflow_provider_truto.client.TrutoClient` (requests, ``time.sleep``) and
 :class:`~airflow_provider_truto.async_client.AsyncTrutoClient` (httpx, ``asyncio.sleep``).
 """
@@ -20,7 +21,6 @@ from airflow_provider_truto.config import TrutoConfig
 from airflow_provider_truto.network import NetworkSettings, network_settings
 from airflow_provider_truto.pagination import CursorWalk
 from airflow_provider_truto.ratelimit import RateLimiters
-from airflow_provider_truto.redaction import redact
 from airflow_provider_truto.retry import retry_policy
 from airflow_provider_truto.unified_api import UnifiedCall, UnifiedList, unified_path
 from airflow_provider_truto.wire import ApiCall, PreparedRequest
@@ -68,10 +68,6 @@ class BaseTrutoClient:
             ApiCall(http_method, path, query=query, body=call.body, idempotency_key=call.idempotency_key)
         )
 
-    def _pacing_delay(self, request: PreparedRequest) -> float:
-        """Reserve a slot in every budget the request spends; the seconds to wait before sending it."""
-        return self._limiters.reserve(request.account) if self._limiters.enabled else 0.0
-
     def _decoder(self, request: PreparedRequest) -> AnswerDecoder:
         return AnswerDecoder(
             request.call,
@@ -92,9 +88,6 @@ class BaseTrutoClient:
         _, path = unified_path(listing.model, listing.resource, "list", None)
         account = self.account_id(listing.integrated_account_id)
         return path, {**(listing.query or {}), "integrated_account_id": account}
-
-    def _redact(self, text: str) -> str:
-        return redact(text, self.config.token)
 
     def _close_budgets(self) -> None:
         self._limiters.close()

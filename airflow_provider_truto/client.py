@@ -141,9 +141,8 @@ class TrutoClient(BaseTrutoClient):
     # -- one attempt -------------------------------------------------------------------------------------
 
     def _attempt(self, request: PreparedRequest) -> Any:
-        delay = self._pacing_delay(request)
-        if delay > 0:
-            time.sleep(delay)
+        if self._limiters.enabled:
+            self._limiters.wait_for_slot(request.account)  # reserve, then time.sleep
         decoder = self._decoder(request)
         # Every error raised here is built outside the ``except`` block that caught the library's error,
         # so it chains nothing: requests' and urllib3's messages may quote the URL or headers unredacted.

@@ -23,8 +23,6 @@ DEFAULT_ACCOUNT = "sandbox-account"
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_CHANNELS = 20
 
-_SEEDING = ("channels", "seed", "mixed")
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

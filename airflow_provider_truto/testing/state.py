@@ -38,7 +38,6 @@ _MIXED_TYPE_WEIGHTS = (70, 15, 10, 5)
 _ARCHIVED_SHARE = 0.10
 _MEMBER_SHARE = 0.30
 _PENDING_SHARE = 0.2  # of the channels shared with other organisations, those still an invitation
-_DEFAULT_SPAN = timedelta(days=730)
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 _PREFIXES = (
