@@ -22,13 +22,16 @@ from airflow_provider_truto.answers import STREAM_CHUNK_BYTES, AnswerDecoder
 from airflow_provider_truto.base_client import MAX_POOLED_CONNECTIONS, BaseTrutoClient
 from airflow_provider_truto.config import TrutoConfig
 from airflow_provider_truto.exceptions import TrutoError
-from airflow_provider_truto.unified_api import (
+from airflow_provider_truto.wire import (
+    ApiCall,
+    PreparedRequest,
     UnifiedCall,
     UnifiedList,
+    default_headers,
+    takes_api_call,
     takes_unified_call,
     takes_unified_list,
 )
-from airflow_provider_truto.wire import ApiCall, PreparedRequest, default_headers, takes_api_call
 
 __all__ = ["AsyncTrutoClient"]
 
@@ -91,7 +94,7 @@ class AsyncTrutoClient(BaseTrutoClient):
     async def unified(self, call: UnifiedCall) -> Any:
         """One call to ``/unified/{model}/{resource}[/{id}|/{custom method}]`` (a list returns one page).
 
-        Takes :class:`~airflow_provider_truto.unified_api.UnifiedCall`'s arguments. A custom method's
+        Takes :class:`~airflow_provider_truto.wire.UnifiedCall`'s arguments. A custom method's
         answer wrapped as ``{"result": {...}}`` is unwrapped.
         """
         return await self.call_unified(call)
@@ -121,7 +124,7 @@ class AsyncTrutoClient(BaseTrutoClient):
     @takes_unified_list
     def paginate_unified(self, listing: UnifiedList) -> AsyncIterator[dict[str, Any]]:
         """Every item of a unified list, page by page; takes
-        :class:`~airflow_provider_truto.unified_api.UnifiedList`'s arguments (``limit``: the page size)."""
+        :class:`~airflow_provider_truto.wire.UnifiedList`'s arguments (``limit``: the page size)."""
         path, query = self._unified_list(listing)
         return self.paginate(path, query=query, limit=listing.limit, max_pages=listing.max_pages)
 

@@ -22,8 +22,7 @@ from airflow_provider_truto.network import NetworkSettings, network_settings
 from airflow_provider_truto.pagination import CursorWalk
 from airflow_provider_truto.ratelimit import RateLimiters
 from airflow_provider_truto.retry import retry_policy
-from airflow_provider_truto.unified_api import UnifiedCall, UnifiedList, unified_path
-from airflow_provider_truto.wire import ApiCall, PreparedRequest
+from airflow_provider_truto.wire import ApiCall, PreparedRequest, UnifiedCall, UnifiedList, unified_path
 
 MAX_POOLED_CONNECTIONS = 64
 

@@ -13,10 +13,12 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_truto.exceptions import TrutoHTTPError, TrutoInputError, TrutoNotFoundError
-from airflow_provider_truto.policy import AutoJoinPolicy
+
+if TYPE_CHECKING:  # the sensor imports this module when a DAG is parsed; a policy is only asked
+    from airflow_provider_truto.policy import AutoJoinPolicy
 
 # Slack refuses these joins for good: the channel is archived or gone, or an app must be invited to it.
 UNJOINABLE_REMOTE_ERRORS = frozenset(
@@ -25,12 +27,6 @@ UNJOINABLE_REMOTE_ERRORS = frozenset(
 
 ChannelRef = dict[str, str]  # {"id": ..., "name": ...}: what travels through XCom, not the whole channel
 
-# The defaults of a watch for new channels, the sensor's and the trigger's alike.
-DEFAULT_POLL_INTERVAL = 60.0
-DEFAULT_LIMIT = 100  # the page size of each channel-list request
-# Well under Airflow's max_map_length (1024): an event maps to at most this many join tasks; a larger
-# backlog arrives over several polls, oldest first.
-DEFAULT_MAX_CHANNELS = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 

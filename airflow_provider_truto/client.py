@@ -24,10 +24,15 @@ from airflow_provider_truto.config import TrutoConfig
 from airflow_provider_truto.deadline import Deadline, DeadlineAdapter
 from airflow_provider_truto.exceptions import TrutoError
 from airflow_provider_truto.network import NetworkSettings
-from airflow_provider_truto.unified_api import UnifiedCall, UnifiedList, takes_unified_call
-from airflow_provider_truto.wire import ApiCall, PreparedRequest, default_headers, takes_api_call
-
-__all__ = ["TrutoClient", "TrutoConfig"]
+from airflow_provider_truto.wire import (
+    ApiCall,
+    PreparedRequest,
+    UnifiedCall,
+    UnifiedList,
+    default_headers,
+    takes_api_call,
+    takes_unified_call,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ class TrutoClient(BaseTrutoClient):
     def unified(self, call: UnifiedCall) -> Any:
         """One call to ``/unified/{model}/{resource}[/{id}|/{custom method}]`` (a list returns one page).
 
-        Takes :class:`~airflow_provider_truto.unified_api.UnifiedCall`'s arguments. A custom method's
+        Takes :class:`~airflow_provider_truto.wire.UnifiedCall`'s arguments. A custom method's
         answer wrapped as ``{"result": {...}}`` is unwrapped.
         """
         return self.call_unified(call)
@@ -120,7 +125,7 @@ class TrutoClient(BaseTrutoClient):
         page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every item of a unified list, page by page (``limit``: the page size; ``page_size``, its former
-        name, still works). Its arguments are :class:`~airflow_provider_truto.unified_api.UnifiedList`'s,
+        name, still works). Its arguments are :class:`~airflow_provider_truto.wire.UnifiedList`'s,
         spelled out for ``page_size``."""
         return self.list_unified(
             UnifiedList(
@@ -231,6 +236,8 @@ _MOVED = {
     "airflow_provider_truto.wire": "USER_AGENT json_body path_segment query_pairs",
 }
 _MODULE_OF = {name: module for module, names in _MOVED.items() for name in names.split()}
+# ``import *`` gives what it gave before the split (the module had no __all__ then).
+__all__ = ["TrutoClient", "TrutoConfig", "log", *sorted(_MODULE_OF)]
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,7 @@
 
 ``TrutoClient.request`` and ``AsyncTrutoClient.request`` take the arguments of one
 :class:`~airflow_provider_truto.wire.ApiCall`; the ``unified`` methods of both clients and of the hook
-those of one :class:`~airflow_provider_truto.unified_api.UnifiedCall`. Rather than restate them, each
+those of one :class:`~airflow_provider_truto.wire.UnifiedCall`. Rather than restate them, each
 method is written as ``def request(self, call: ApiCall)`` and decorated with ``@taking(ApiCall)``: its
 callers pass the value's arguments, typed as such, and the method receives them made into the value.
 """

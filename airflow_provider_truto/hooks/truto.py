@@ -31,14 +31,17 @@ from airflow_provider_truto.unified_api import (  # noqa: F401
     CHANNELS,
     INSTANT_MESSAGING,
     RESPONSE_FORMATS,
+)
+from airflow_provider_truto.validation import require_id
+from airflow_provider_truto.wire import (
     UnifiedCall,
     UnifiedList,
+    json_body,
+    path_segment,
     response_options,
     takes_unified_call,
     takes_unified_list,
 )
-from airflow_provider_truto.validation import require_id
-from airflow_provider_truto.wire import json_body, path_segment
 
 if TYPE_CHECKING:
     from airflow_provider_truto.async_client import AsyncTrutoClient
@@ -243,7 +246,7 @@ class TrutoHook(BaseHook):
     def unified(self, call: UnifiedCall) -> Any:
         """Call any unified model and return the decoded answer.
 
-        Takes :class:`~airflow_provider_truto.unified_api.UnifiedCall`'s arguments: ``model``,
+        Takes :class:`~airflow_provider_truto.wire.UnifiedCall`'s arguments: ``model``,
         ``resource``, ``method`` (``list`` (one page), ``get``, ``create``, ``update``, ``delete`` or a
         custom method such as ``join``), then keyword-only ``resource_id``, ``integrated_account_id``,
         ``query``, ``body`` and ``idempotency_key``.
@@ -254,7 +257,7 @@ class TrutoHook(BaseHook):
     def list_unified(self, listing: UnifiedList) -> Iterator[dict[str, Any]]:
         """Every item of a unified list, fetched lazily page by page.
 
-        Takes :class:`~airflow_provider_truto.unified_api.UnifiedList`'s arguments: ``model``,
+        Takes :class:`~airflow_provider_truto.wire.UnifiedList`'s arguments: ``model``,
         ``resource``, then keyword-only ``integrated_account_id``, ``query``, ``limit`` (the page size) and
         ``max_pages``.
         """

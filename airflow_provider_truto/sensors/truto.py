@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_truto.channels import DEFAULT_LIMIT, DEFAULT_MAX_CHANNELS, DEFAULT_POLL_INTERVAL
 from airflow_provider_truto.validation import optional_count, require_count
+from airflow_provider_truto.watch import DEFAULT_LIMIT, DEFAULT_MAX_CHANNELS, DEFAULT_POLL_INTERVAL
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

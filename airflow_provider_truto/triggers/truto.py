@@ -64,17 +64,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_truto import channels as selection
-from airflow_provider_truto.channels import (
-    DEFAULT_LIMIT,
-    DEFAULT_MAX_CHANNELS,
-    DEFAULT_POLL_INTERVAL,
-    parse_timestamp,
-)
+from airflow_provider_truto.channels import parse_timestamp
 from airflow_provider_truto.exceptions import TrutoInputError
 from airflow_provider_truto.policy import AutoJoinPolicy
 from airflow_provider_truto.query import format_scalar
-from airflow_provider_truto.unified_api import CHANNELS, INSTANT_MESSAGING
 from airflow_provider_truto.validation import optional_count, require_count, require_id
+from airflow_provider_truto.watch import DEFAULT_LIMIT, DEFAULT_MAX_CHANNELS, DEFAULT_POLL_INTERVAL
 
 if TYPE_CHECKING:
     from airflow_provider_truto.async_client import AsyncTrutoClient
@@ -181,6 +176,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
 
     async def _poll(self, client: AsyncTrutoClient, account: str) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_truto.retry import is_retryable
+        from airflow_provider_truto.unified_api import CHANNELS, INSTANT_MESSAGING
 
         polls = 0
         while True:

@@ -12,12 +12,8 @@ from airflow_provider_truto.async_client import AsyncTrutoClient
 from airflow_provider_truto.client import TrutoClient
 from airflow_provider_truto.exceptions import TrutoInputError
 from airflow_provider_truto.hooks.truto import TrutoHook
-from airflow_provider_truto.unified_api import (
-    RESPONSE_FORMATS,
-    UnifiedCall,
-    response_options,
-    unified_path,
-)
+from airflow_provider_truto.unified_api import RESPONSE_FORMATS
+from airflow_provider_truto.wire import UnifiedCall, response_options, unified_path
 
 
 @pytest.mark.parametrize(
