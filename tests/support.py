@@ -13,8 +13,10 @@ import sqlite3
 import subprocess
 import sys
 import traceback
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -399,3 +401,27 @@ def stop_process(proc: subprocess.Popen[str], sig: int) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# -- a running Airflow api-server (browser tests) ------------------------------------------------------------
+
+
+@dataclass
+class ApiServer:
+    """A running ``airflow api-server`` and the environment every Airflow command of the test shares."""
+
+    url: str
+    home: Path
+    env: dict[str, str]
+    log: Path
+
+    def get(self, path: str) -> Any:
+        """GET a public API path with a token from the simple auth manager (all admins)."""
+        with urllib.request.urlopen(f"{self.url}/auth/token", timeout=30) as answer:
+            token = json.load(answer)["access_token"]
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])

@@ -7,7 +7,6 @@ services (``tests/services.py``).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -16,14 +15,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_truto.testing.airflow_home import AIRFLOW, new_airflow_home
 from tests.services import require_binary
+from tests.support import ApiServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -45,27 +44,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-@dataclass
-class ApiServer:
-    """A running ``airflow api-server`` and the environment every Airflow command of the test shares."""
-
-    url: str
-    home: Path
-    env: dict[str, str]
-    log: Path
-
-    def get(self, path: str) -> Any:
-        """GET a public API path with a token from the simple auth manager (all admins)."""
-        with urllib.request.urlopen(f"{self.url}/auth/token", timeout=30) as answer:
-            token = json.load(answer)["access_token"]
-        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return json.load(answer)
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
 @pytest.fixture

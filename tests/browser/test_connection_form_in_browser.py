@@ -19,8 +19,7 @@ import pytest
 
 from airflow_provider_truto.config import DEFAULT_BASE_URL
 from airflow_provider_truto.testing.airflow_home import AIRFLOW
-from tests.browser.conftest import ApiServer
-from tests.support import ACCOUNT, AIRFLOW_VERSION, TOKEN, token_leaks
+from tests.support import ACCOUNT, AIRFLOW_VERSION, TOKEN, ApiServer, token_leaks
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -42,7 +42,7 @@ from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 from tests.support import ACCOUNT, JOIN, TOKEN
 
 if TYPE_CHECKING:
-    from tests.redis.conftest import RedisServer
+    from tests.redis.server import RedisServer
 
 KEY_PATTERN = re.compile(r"^truto:pacing:[0-9a-f]{20}:(token|account-[0-9a-f]{20})$")
 
