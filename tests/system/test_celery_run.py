@@ -38,9 +38,9 @@ from airflow_provider_truto.testing import RecordedRequest, TrutoSandbox
 from tests.redis.server import PACING_DB, RedisServer, start_redis
 from tests.services import require_binary
 from tests.system.airflow_services import REPO, wait_for
-from tests.system.conftest import airflow_stack, truto_env
 from tests.system.leaks import TASK_OUTPUTS, files_with, rows_with
 from tests.system.runs import AUTO_JOIN_DAG, JOIN_PATH, AutoJoinRun, Workspace, joins_outcome
+from tests.system.stack import airflow_stack, truto_env
 from tests.system.worker_host import HOST_ENV
 
 pytestmark = pytest.mark.system

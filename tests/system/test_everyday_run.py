@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.system.conftest import POOL, POOL_SLOTS
 from tests.system.runs import AutoJoinRun, Workspace, max_overlap
+from tests.system.stack import POOL, POOL_SLOTS
 
 pytestmark = pytest.mark.system
 

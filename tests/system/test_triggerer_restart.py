@@ -23,8 +23,8 @@ import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.system.airflow_services import wait_for
-from tests.system.conftest import WATCH_POLL_SECONDS
 from tests.system.runs import EVENT_DAG, joins_outcome
+from tests.system.stack import WATCH_POLL_SECONDS
 
 pytestmark = pytest.mark.system
 WATCHED_ASSET = "truto_new_slack_channels"
