@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from airflow_provider_truto.ratelimit_redis import RedisSettings
-
 log = logging.getLogger(__name__)
 
 PACING_HEADROOM = 0.95  # pace at 95% of the budget; see RateLimit.interval
@@ -343,6 +341,14 @@ class Budget(Protocol):
     def close(self) -> None: ...
 
 
+class SharedBudgets(Protocol):
+    """A store that keeps budgets for every host, such as Redis
+    (:class:`~airflow_provider_truto.ratelimit_redis.RedisSettings`)."""
+
+    def budget(self, key: str, limit: RateLimit, *, fallback: SharedRateLimiter) -> Budget:
+        """The budget named ``key``; ``fallback`` (a lock file) stands in while the store is down."""
+
+
 class RateLimiters:
     """The budgets one request spends: its token's and, for unified calls, its account's.
 
@@ -359,7 +365,7 @@ class RateLimiters:
         account_limit: RateLimit | None,
         state_dir: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        redis: RedisSettings | None = None,
+        redis: SharedBudgets | None = None,
     ) -> None:
         # The scope (token + base URL) is hashed: the token itself must never reach a file or Redis.
         self._prefix = hashlib.sha256(scope.encode()).hexdigest()[:20]
@@ -438,6 +444,4 @@ class RateLimiters:
         )
         if self._redis is None:
             return local
-        from airflow_provider_truto.ratelimit_redis import RedisBudget
-
-        return RedisBudget(self._redis, f"truto:pacing:{self._prefix}:{name}", limit, fallback=local)
+        return self._redis.budget(f"truto:pacing:{self._prefix}:{name}", limit, fallback=local)

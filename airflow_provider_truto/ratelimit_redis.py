@@ -121,6 +121,10 @@ class RedisSettings:
     def describe(self) -> str:
         return f"redis://{self.host}:{self.port}/{self.db}"
 
+    def budget(self, key: str, limit: RateLimit, *, fallback: SharedRateLimiter) -> RedisBudget:
+        """The budget kept in ``key`` (see :class:`~airflow_provider_truto.ratelimit.SharedBudgets`)."""
+        return RedisBudget(self, key, limit, fallback=fallback)
+
 
 def _whole_number(name: str, value: Any) -> int:
     try:
