@@ -1,11 +1,14 @@
-"""Per-call cost of a join through TrutoHook against a raw keep-alive ``requests.Session``.
+"""Per-call cost of a join through TrutoHook against a raw keep-alive ``requests.Session``, and of the
+trigger's transport, AsyncTrutoClient, against a raw keep-alive ``httpx.AsyncClient``.
 
 The sandbox runs in its own process (so it does not share our GIL); the variants are interleaved round by
-round, and the medians of the per-round means are compared. Goal (issue 2): the hook at most 1.10x raw.
+round, and the medians of the per-round means are compared. Goal (issue 2): the hook at most 1.10x raw;
+the async client (issue 12) the same against raw httpx.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,10 +17,13 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 import requests
 from _common import median
 
+from airflow_provider_truto.async_client import AsyncTrutoClient
 from airflow_provider_truto.client import TrutoClient, TrutoConfig
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.ratelimit import RateLimit
@@ -86,7 +92,39 @@ def main(rounds: int = 15, calls: int = 200) -> None:
             )
         )
 
-        variants: dict[str, Callable[[], None]] = {
+        # The async variants run their calls one after another on one event loop, as a trigger's poll does.
+        loop = asyncio.new_event_loop()
+        raw_async = httpx.AsyncClient(timeout=30)
+        unpaced = TrutoConfig(
+            token=TOKEN,
+            base_url=url,
+            integrated_account_id=ACCOUNT,
+            account_rate_limit=None,
+            token_rate_limit=None,
+        )
+        async_client = AsyncTrutoClient(unpaced)
+
+        async def raw_async_join() -> None:
+            response = await raw_async.post(
+                join_url, params={"integrated_account_id": ACCOUNT}, content=body,
+                headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+            )  # fmt: skip
+            response.raise_for_status()
+            response.json()
+
+        async def async_client_join() -> None:
+            await async_client.unified(
+                "instant-messaging", "channels", "join", body={"channel": {"id": channel}}
+            )
+
+        def on_loop(join: Callable[[], Any]) -> Callable[[int], None]:
+            async def several(n: int) -> None:
+                for _ in range(n):
+                    await join()
+
+            return lambda n: loop.run_until_complete(several(n))
+
+        variants: dict[str, Callable[[], object]] = {
             "raw keep-alive requests.Session": raw_session,
             "TrutoHook.join_channel (pacing off)": lambda: hook.join_channel(channel),
             "TrutoClient join, shared pacing on (file locks)": lambda: paced.unified(
@@ -94,23 +132,46 @@ def main(rounds: int = 15, calls: int = 200) -> None:
             ),
             "new connection per call": new_connection,
         }
-        for fn in variants.values():  # warm up connections and code paths
-            for _ in range(20):
-                fn()
-        per_call: dict[str, list[float]] = {name: [] for name in variants}
+        async_variants = {
+            "raw keep-alive httpx.AsyncClient": on_loop(raw_async_join),
+            "AsyncTrutoClient join (pacing off)": on_loop(async_client_join),
+        }
+        batches: dict[str, Callable[[int], None]] = {
+            **{name: _repeat(fn) for name, fn in variants.items()},
+            **async_variants,
+        }
+        for batch in batches.values():  # warm up connections and code paths
+            batch(20)
+        per_call: dict[str, list[float]] = {name: [] for name in batches}
         for _ in range(rounds):
-            for name, fn in variants.items():
+            for name, batch in batches.items():
                 started = time.perf_counter()
-                for _ in range(calls):
-                    fn()
+                batch(calls)
                 per_call[name].append((time.perf_counter() - started) / calls)
-        base = median(per_call["raw keep-alive requests.Session"])
         print(f"Join per-call cost, {rounds} interleaved rounds x {calls} calls, sandbox in its own process:")
-        for name, samples in per_call.items():
-            print(f"  {name:50s} {median(samples) * 1e6:8.0f} us  {median(samples) / base:5.2f}x")
+        _table(per_call, list(variants), "raw keep-alive requests.Session")
+        _table(per_call, list(async_variants), "raw keep-alive httpx.AsyncClient")
+        loop.run_until_complete(raw_async.aclose())
+        loop.run_until_complete(async_client.aclose())
+        loop.close()
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=10)
+
+
+def _repeat(fn: Callable[[], object]) -> Callable[[int], None]:
+    def several(n: int) -> None:
+        for _ in range(n):
+            fn()
+
+    return several
+
+
+def _table(per_call: dict[str, list[float]], names: list[str], baseline: str) -> None:
+    base = median(per_call[baseline])
+    for name in names:
+        samples = per_call[name]
+        print(f"  {name:50s} {median(samples) * 1e6:8.0f} us  {median(samples) / base:5.2f}x")
 
 
 if __name__ == "__main__":
