@@ -132,7 +132,7 @@ class AsyncTrutoClient(BaseTrutoClient):
 
     async def _attempt(self, request: PreparedRequest) -> Any:
         if self._limiters.enabled:  # reserve, then wait without blocking the event loop
-            delay = self._limiters.reserve(request.account)
+            delay = await self._reserve(request.account)
             if delay > 0:
                 await asyncio.sleep(delay)
         decoder = self._decoder(request)
@@ -162,6 +162,13 @@ class AsyncTrutoClient(BaseTrutoClient):
         except httpx.HTTPError as error:
             failure = decoder.transport_failure(error, timed_out=False)
         raise failure
+
+    async def _reserve(self, account: str | None) -> float:
+        """Reserve the slot: a lock file in place (microseconds), Redis from a worker thread, because the
+        event loop serves every other trigger of the triggerer while Redis answers, or times out."""
+        if self._limiters.over_network:
+            return await asyncio.to_thread(self._limiters.reserve, account)
+        return self._limiters.reserve(account)
 
     @staticmethod
     async def _read(response: httpx.Response, decoder: AnswerDecoder) -> TrutoError | None:

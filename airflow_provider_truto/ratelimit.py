@@ -388,6 +388,11 @@ class RateLimiters:
     def enabled(self) -> bool:
         return self._token_limit is not None or self._account_limit is not None
 
+    @property
+    def over_network(self) -> bool:
+        """Whether a reservation asks a server (Redis), which may take up to its timeout to answer."""
+        return self._redis is not None
+
     def reserve(self, integrated_account_id: str | None) -> float:
         """Reserve a slot in every budget the request spends; return the seconds until all are free.
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_provider_truto import ratelimit_redis
+from airflow_provider_truto.async_client import AsyncTrutoClient
 from airflow_provider_truto.client import TrutoClient, TrutoConfig
 from airflow_provider_truto.exceptions import TrutoInputError, TrutoRateLimitError
 from airflow_provider_truto.hooks.truto import TrutoHook
@@ -39,7 +40,7 @@ from airflow_provider_truto.ratelimit import (
 from airflow_provider_truto.ratelimit_redis import RedisSettings, RedisStore
 from airflow_provider_truto.testing import Fault, TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.support import ACCOUNT, JOIN, TOKEN
+from tests.support import ACCOUNT, CHANNELS, JOIN, TOKEN
 
 if TYPE_CHECKING:
     from tests.redis.server import RedisServer
@@ -313,6 +314,47 @@ def test_a_redis_that_never_answers_costs_a_fraction_of_a_second(
     assert first_pass < 0.25 + 0.25 + 0.3  # one bounded wait, then the lock file without asking again
     assert len(_warnings(caplog)) == 1
     limiters.close()
+
+
+def test_a_silent_redis_never_holds_up_the_triggerers_event_loop(
+    sandbox: TrutoSandbox, tmp_path: Path, quick_reprobe: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The async client asks Redis from a worker thread: the loop keeps serving other triggers meanwhile."""
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+
+    async def longest_stall_while_polling(settings: RedisSettings) -> float:
+        config = TrutoConfig(
+            token=TOKEN, base_url=sandbox.url, integrated_account_id=ACCOUNT, rate_limit_redis=settings
+        )
+        stalls: list[float] = []
+        polling = True
+
+        async def another_trigger() -> None:  # ticks every 10 ms, as long as the loop lets it
+            last = time.monotonic()
+            while polling:
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                stalls.append(now - last - 0.01)
+                last = now
+
+        ticker = asyncio.create_task(another_trigger())
+        async with AsyncTrutoClient(config) as client:
+            for _ in range(3):  # each after the re-probe delay: Redis is asked, and is silent, each time
+                await client.unified("instant-messaging", "channels", "list", query={"limit": 5})
+                await asyncio.sleep(0.35)
+        polling = False
+        await ticker
+        return max(stalls)
+
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        settings = RedisSettings(host="127.0.0.1", port=silent.getsockname()[1])
+        stall = asyncio.run(longest_stall_while_polling(settings))
+    # Asked on the loop, each silent answer would stall it for the 0.25 s Redis timeout.
+    assert stall < 0.15, f"the event loop stalled {stall:.3f} s"
+    # Paced by the lock files meanwhile, every poll went through.
+    assert [(r.path, r.status) for r in sandbox.requests] == [(CHANNELS, 200)] * 3
 
 
 # -- the connection extra, end to end ---------------------------------------------------------------------
