@@ -230,10 +230,16 @@ _MOVED = {
         "DEFAULT_MAX_RETRY_WAIT_SECONDS DEFAULT_PAGE_CAP DEFAULT_TIMEOUT_SECONDS DEFAULT_TOKEN_RATE_LIMIT "
         "clean_token normalise_base_url"
     ),
+    "airflow_provider_truto.exceptions": (
+        "BODY_EXCERPT_CHARS TrutoConnectionError TrutoHTTPError TrutoInputError TrutoInvalidResponseError "
+        "TrutoRedirectError error_for_status"
+    ),
     "airflow_provider_truto.pagination": "next_cursor page_items",
-    "airflow_provider_truto.redaction": "redact",
-    "airflow_provider_truto.unified_api": "UNIFIED_METHODS unified_path",
-    "airflow_provider_truto.wire": "USER_AGENT json_body path_segment query_pairs",
+    "airflow_provider_truto.ratelimit": "RateLimit RateLimiters",
+    "airflow_provider_truto.redaction": "Secret redact redact_value",
+    "airflow_provider_truto.retry": "retry_policy",
+    "airflow_provider_truto.unified_api": "UNIFIED_METHODS",
+    "airflow_provider_truto.wire": "USER_AGENT json_body path_segment query_pairs unified_path",
 }
 _MODULE_OF = {name: module for module, names in _MOVED.items() for name in names.split()}
 # ``import *`` gives what it gave before the split (the module had no __all__ then).

@@ -20,6 +20,9 @@ from airflow_provider_truto.exceptions import (
     TrutoInputError,
     TrutoRedirectError,
 )
+
+# RESPONSE_FORMATS is unified_api's; still importable from here.
+from airflow_provider_truto.unified_api import RESPONSE_FORMATS as RESPONSE_FORMATS
 from airflow_provider_truto.unified_api import check_response_format
 from airflow_provider_truto.validation import require_count, require_id
 

@@ -281,6 +281,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
 _MOVED = {
     "select_new_channels": "airflow_provider_truto.channels",
     "channel_summary": "airflow_provider_truto.channels",
+    "is_auto_joinable": "airflow_provider_truto.channels",
     "error_payload": "airflow_provider_truto.exceptions",
     "error_from_payload": "airflow_provider_truto.exceptions",
 }

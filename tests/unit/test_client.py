@@ -4,6 +4,7 @@ tested on both in test_answers.py, test_pagination.py, test_deadline.py and test
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from typing import Any
 
@@ -211,3 +212,42 @@ def test_one_pooled_session_is_reused(sandbox: Any, make_client: Any) -> None:
     assert client.session is session and len(pools) == 1
     pool = pools[next(iter(pools.keys()))]
     assert pool.num_connections == 1 and pool.num_requests == 5  # five calls, one keep-alive connection
+
+
+def test_names_that_moved_out_of_the_client_module_still_import_from_it() -> None:
+    """Every name the module held before it was split by job resolves to the same object at its new home."""
+    import airflow_provider_truto.client as client_module
+
+    before_the_split = [
+        "AnswerReader",
+        "BODY_EXCERPT_CHARS",
+        "DEFAULT_BASE_URL",
+        "DEFAULT_PAGE_CAP",
+        "RateLimit",
+        "RateLimiters",
+        "Secret",
+        "TrutoConnectionError",
+        "TrutoHTTPError",
+        "TrutoInputError",
+        "TrutoInvalidResponseError",
+        "TrutoRedirectError",
+        "UNIFIED_METHODS",
+        "USER_AGENT",
+        "clean_token",
+        "decode_answer",
+        "error_for_status",
+        "json_body",
+        "next_cursor",
+        "normalise_base_url",
+        "path_segment",
+        "query_pairs",
+        "redact",
+        "redact_value",
+        "redirect_error",
+        "retry_policy",
+        "unified_path",
+    ]
+    for name in before_the_split:
+        home = client_module._MODULE_OF[name]
+        assert getattr(client_module, name) is getattr(importlib.import_module(home), name), name
+    assert set(before_the_split) <= set(client_module.__all__)

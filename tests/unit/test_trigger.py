@@ -568,6 +568,7 @@ def test_importing_the_trigger_and_sensor_pulls_in_no_http_client() -> None:
     [
         ("select_new_channels", "airflow_provider_truto.channels"),
         ("channel_summary", "airflow_provider_truto.channels"),
+        ("is_auto_joinable", "airflow_provider_truto.channels"),
         ("error_payload", "airflow_provider_truto.exceptions"),
         ("error_from_payload", "airflow_provider_truto.exceptions"),
     ],
