@@ -235,10 +235,13 @@ _MOVED = {
         "TrutoRedirectError error_for_status"
     ),
     "airflow_provider_truto.pagination": "next_cursor page_items",
+    "airflow_provider_truto.query": "encode_query",
     "airflow_provider_truto.ratelimit": "RateLimit RateLimiters",
+    "airflow_provider_truto.ratelimit_redis": "RedisSettings",
     "airflow_provider_truto.redaction": "Secret redact redact_value",
     "airflow_provider_truto.retry": "retry_policy",
     "airflow_provider_truto.unified_api": "UNIFIED_METHODS",
+    "airflow_provider_truto.validation": "optional_count require_count require_id",
     "airflow_provider_truto.wire": "USER_AGENT json_body path_segment query_pairs unified_path",
 }
 _MODULE_OF = {name: module for module, names in _MOVED.items() for name in names.split()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 P = ParamSpec("P")
 Call = TypeVar("Call")
@@ -23,21 +23,44 @@ Result = TypeVar("Result")
 def taking(
     call_type: Callable[P, Call],
 ) -> Callable[[Callable[[Owner, Call], Result]], Callable[Concatenate[Owner, P], Result]]:
-    """A decorator for ``def method(self, call: call_type)``, called with ``call_type``'s arguments."""
+    """A decorator for ``def method(self, call: call_type)``, called with ``call_type``'s arguments.
+
+    An ``async def`` stays a coroutine function (``inspect.iscoroutinefunction`` and autospec mocks see
+    it as one), and a wrong argument is reported against the method, as Python would report it.
+    """
 
     def decorate(method: Callable[[Owner, Call], Result]) -> Callable[Concatenate[Owner, P], Result]:
-        @functools.wraps(method)
-        def with_arguments(self: Owner, /, *args: P.args, **kwargs: P.kwargs) -> Result:
-            return method(self, call_type(*args, **kwargs))
+        def make_call(*args: Any, **kwargs: Any) -> Call:
+            try:
+                return call_type(*args, **kwargs)
+            except TypeError as error:
+                problem = str(error)
+            # "UnifiedCall.__init__() got an unexpected keyword ..." -> "TrutoClient.unified() got ..."
+            own_name = f"{getattr(call_type, '__name__', 'call')}.__init__()"
+            raise TypeError(problem.replace(own_name, f"{method.__qualname__}()"))
+
+        wrapper: Callable[..., Any]
+        if inspect.iscoroutinefunction(method):
+            coroutine = cast("Callable[[Owner, Call], Any]", method)
+
+            @functools.wraps(method)
+            async def wrapper(self: Owner, /, *args: Any, **kwargs: Any) -> Any:
+                return await coroutine(self, make_call(*args, **kwargs))
+
+        else:
+
+            @functools.wraps(method)
+            def wrapper(self: Owner, /, *args: Any, **kwargs: Any) -> Any:
+                return method(self, make_call(*args, **kwargs))
 
         # help() and IDEs show the value's own arguments, not (self, call).
         own = inspect.signature(method)
-        with_arguments.__signature__ = own.replace(  # type: ignore[attr-defined]
+        wrapper.__signature__ = own.replace(  # type: ignore[attr-defined]
             parameters=[
                 next(iter(own.parameters.values())),
                 *inspect.signature(call_type).parameters.values(),
             ]
         )
-        return with_arguments
+        return cast("Callable[Concatenate[Owner, P], Result]", wrapper)
 
     return decorate

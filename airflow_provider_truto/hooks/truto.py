@@ -219,11 +219,13 @@ class TrutoHook(BaseHook):
     def get_conn(self) -> TrutoClient:
         return self.client
 
-    async def get_async_conn(self) -> AsyncTrutoClient:
+    async def get_async_conn(self, *, log: Any = None) -> AsyncTrutoClient:
         """An async client (httpx) from the same config as :meth:`get_conn`'s, for triggers.
 
         The connection is read in a thread, off the event loop (reading it may talk to Airflow's API
         synchronously). The caller owns the client: ``async with await hook.get_async_conn() as client``.
+        ``log`` is where its retries are logged: a trigger passes its own, so they show under its name;
+        default: the hook's.
         """
         from asgiref.sync import sync_to_async
 
@@ -233,7 +235,7 @@ class TrutoHook(BaseHook):
             return self.config
 
         config: TrutoConfig = await sync_to_async(read)()
-        return AsyncTrutoClient(config, log=self.log)
+        return AsyncTrutoClient(config, log=log or self.log)
 
     def close(self) -> None:
         if "client" in self.__dict__:

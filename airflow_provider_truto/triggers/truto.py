@@ -79,6 +79,7 @@ __all__ = ["TrutoNewChannelsTrigger", "channel_summary", "error_payload", "selec
 
 DEFAULT_PAGE_SIZE = DEFAULT_LIMIT  # the former name of the channel-list page size's default
 DEFAULT_LOOKBACK_SECONDS = 300.0
+CHANNELS_PATH = "/unified/instant-messaging/channels"  # the list the trigger polls; kept for its importers
 STATE_KEY_PREFIX = "truto_new_channels"
 
 
@@ -160,7 +161,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
 
         try:
             # The hook reads the connection in a thread, off the event loop; the client is httpx's.
-            client = await TrutoHook(self.truto_conn_id).get_async_conn()
+            client = await TrutoHook(self.truto_conn_id).get_async_conn(log=self.log)
         except Exception as error:  # a missing connection is no TrutoError, and no retry mends it either
             yield _event(_error_payload(error, self.integrated_account_id))
             return

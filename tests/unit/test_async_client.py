@@ -203,7 +203,7 @@ def test_bad_input_is_named_before_any_request(sandbox: TrutoSandbox, call: Any,
 
 
 def test_the_signatures_are_the_sync_clients() -> None:
-    """Each call is spelled once (wire.ApiCall, unified_api.UnifiedCall): help() shows its arguments."""
+    """Each call is spelled once (wire.ApiCall, wire.UnifiedCall): help() shows its arguments."""
     for name in ("request", "unified"):
         assert inspect.signature(getattr(AsyncTrutoClient, name)) == inspect.signature(
             getattr(TrutoClient, name)

@@ -176,6 +176,7 @@ def test_429_and_5xx_are_retried_with_the_hooks_policy_and_retry_after(
     output = capsys.readouterr().out
     retries = [line for line in output.splitlines() if "; retry " in line]
     assert len(retries) == 3 and "retry 1 of 5 in 1.0s" in retries[0] and "HTTP 429" in retries[0]
+    assert all("TrutoNewChannelsTrigger" in line for line in retries), retries  # under the trigger's name
     assert TOKEN not in output
 
 
