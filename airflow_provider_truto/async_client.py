@@ -135,7 +135,9 @@ class AsyncTrutoClient(BaseTrutoClient):
             delay = await self._reserve(request.account)
             if delay > 0:
                 await asyncio.sleep(delay)
-        decoder = self._decoder(request)
+        # A 429's pause is written after the answer is read, off the event loop if the budgets are in Redis.
+        pauses: list[tuple[str | None, float | None]] = []
+        decoder = self._decoder(request, pause=lambda *pause: pauses.append(pause))
         # Errors are built outside the ``except`` blocks: httpx's messages may quote URLs unredacted, and
         # a chained cause is printed with the error.
         failure: TrutoError
@@ -156,19 +158,30 @@ class AsyncTrutoClient(BaseTrutoClient):
                     return decoder.result(response.status_code, response.headers, response.reason_phrase)
                 failure = read_failure
         except TrutoError:
+            await self._pause(pauses)
             raise
         except (asyncio.TimeoutError, httpx.TimeoutException) as error:
             failure = decoder.transport_failure(error, timed_out=True)
         except httpx.HTTPError as error:
             failure = decoder.transport_failure(error, timed_out=False)
+        await self._pause(pauses)
         raise failure
 
     async def _reserve(self, account: str | None) -> float:
         """Reserve the slot: a lock file in place (microseconds), Redis from a worker thread, because the
-        event loop serves every other trigger of the triggerer while Redis answers, or times out."""
+        event loop serves every other trigger of the triggerer while Redis answers, or times out (the
+        same for a 429's pause, :meth:`_pause`)."""
         if self._limiters.over_network:
             return await asyncio.to_thread(self._limiters.reserve, account)
         return self._limiters.reserve(account)
+
+    async def _pause(self, pauses: list[tuple[str | None, float | None]]) -> None:
+        """Pause the budgets a 429 belongs to, before its retry reserves a slot (Redis: from a thread)."""
+        for account, seconds in pauses:
+            if self._limiters.over_network:
+                await asyncio.to_thread(self._limiters.pause, account, seconds)
+            else:
+                self._limiters.pause(account, seconds)
 
     @staticmethod
     async def _read(response: httpx.Response, decoder: AnswerDecoder) -> TrutoError | None:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_truto.answers import AnswerDecoder
+from airflow_provider_truto.answers import AnswerDecoder, PauseBudget
 from airflow_provider_truto.config import TrutoConfig
 from airflow_provider_truto.network import NetworkSettings, network_settings
 from airflow_provider_truto.pagination import CursorWalk
@@ -67,14 +67,15 @@ class BaseTrutoClient:
             ApiCall(http_method, path, query=query, body=call.body, idempotency_key=call.idempotency_key)
         )
 
-    def _decoder(self, request: PreparedRequest) -> AnswerDecoder:
+    def _decoder(self, request: PreparedRequest, pause: PauseBudget | None = None) -> AnswerDecoder:
+        """The decoder of one attempt's answer; a 429 pauses the budgets with ``pause`` (default: now)."""
         return AnswerDecoder(
             request.call,
             request.account,
             token=self.config.token,
             timeout=self.config.timeout,
             max_bytes=self.config.max_response_bytes,
-            pause=self._limiters.pause,
+            pause=pause or self._limiters.pause,
         )
 
     def _walk(

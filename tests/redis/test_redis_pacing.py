@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -316,45 +317,72 @@ def test_a_redis_that_never_answers_costs_a_fraction_of_a_second(
     limiters.close()
 
 
-def test_a_silent_redis_never_holds_up_the_triggerers_event_loop(
-    sandbox: TrutoSandbox, tmp_path: Path, quick_reprobe: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The async client asks Redis from a worker thread: the loop keeps serving other triggers meanwhile."""
-    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+async def _longest_loop_stall(config: TrutoConfig, polls: int, between: float) -> float:
+    """Poll the channel list with AsyncTrutoClient while another coroutine ticks every 10 ms; return the
+    longest the loop kept that ticker waiting beyond its 10 ms."""
+    stalls: list[float] = []
+    polling = True
 
-    async def longest_stall_while_polling(settings: RedisSettings) -> float:
-        config = TrutoConfig(
-            token=TOKEN, base_url=sandbox.url, integrated_account_id=ACCOUNT, rate_limit_redis=settings
-        )
-        stalls: list[float] = []
-        polling = True
+    async def another_trigger() -> None:
+        last = time.monotonic()
+        while polling:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            stalls.append(now - last - 0.01)
+            last = now
 
-        async def another_trigger() -> None:  # ticks every 10 ms, as long as the loop lets it
-            last = time.monotonic()
-            while polling:
-                await asyncio.sleep(0.01)
-                now = time.monotonic()
-                stalls.append(now - last - 0.01)
-                last = now
+    ticker = asyncio.create_task(another_trigger())
+    async with AsyncTrutoClient(config) as client:
+        for _ in range(polls):
+            await client.unified("instant-messaging", "channels", "list", query={"limit": 5})
+            await asyncio.sleep(between)
+    polling = False
+    await ticker
+    return max(stalls)
 
-        ticker = asyncio.create_task(another_trigger())
-        async with AsyncTrutoClient(config) as client:
-            for _ in range(3):  # each after the re-probe delay: Redis is asked, and is silent, each time
-                await client.unified("instant-messaging", "channels", "list", query={"limit": 5})
-                await asyncio.sleep(0.35)
-        polling = False
-        await ticker
-        return max(stalls)
 
-    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+@pytest.fixture
+def silent_redis() -> Iterator[RedisSettings]:
+    """A Redis address that accepts connections (the kernel does) and never answers."""
+    with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
-        settings = RedisSettings(host="127.0.0.1", port=silent.getsockname()[1])
-        stall = asyncio.run(longest_stall_while_polling(settings))
+        yield RedisSettings(host="127.0.0.1", port=silent.getsockname()[1])
+
+
+def test_a_silent_redis_never_holds_up_the_triggerers_event_loop(
+    sandbox: TrutoSandbox, tmp_path: Path, quick_reprobe: None, monkeypatch: pytest.MonkeyPatch,
+    silent_redis: RedisSettings,
+) -> None:  # fmt: skip
+    """The async client asks Redis from a worker thread: the loop keeps serving other triggers meanwhile."""
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+    config = TrutoConfig(
+        token=TOKEN, base_url=sandbox.url, integrated_account_id=ACCOUNT, rate_limit_redis=silent_redis
+    )
+    # Each poll after the re-probe delay: Redis is asked, and is silent, each time.
+    stall = asyncio.run(_longest_loop_stall(config, polls=3, between=0.35))
     # Asked on the loop, each silent answer would stall it for the 0.25 s Redis timeout.
     assert stall < 0.15, f"the event loop stalled {stall:.3f} s"
     # Paced by the lock files meanwhile, every poll went through.
     assert [(r.path, r.status) for r in sandbox.requests] == [(CHANNELS, 200)] * 3
+
+
+def test_a_429s_pause_is_written_to_a_silent_redis_off_the_event_loop(
+    sandbox: TrutoSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_redis: RedisSettings
+) -> None:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(
+        ratelimit_redis, "REPROBE_SECONDS", 0.0
+    )  # Redis is asked at every reservation and pause
+    sandbox.inject("GET", CHANNELS, Fault.rate_limited("1"))
+    config = TrutoConfig(
+        token=TOKEN, base_url=sandbox.url, integrated_account_id=ACCOUNT, rate_limit_redis=silent_redis
+    )
+    stall = asyncio.run(_longest_loop_stall(config, polls=1, between=0.0))
+    assert stall < 0.15, f"the event loop stalled {stall:.3f} s"
+    assert [r.status for r in sandbox.requests] == [429, 200]
+    # The pause reached this host's lock file while Redis was away: the retry waited out Retry-After.
+    assert sandbox.requests[1].at - sandbox.requests[0].at >= 1.0
 
 
 # -- the connection extra, end to end ---------------------------------------------------------------------
