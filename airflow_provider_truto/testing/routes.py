@@ -19,9 +19,9 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
+from airflow_provider_truto.testing.phrases import phrase
 from airflow_provider_truto.testing.state import Account, Channel, ChannelError, SandboxState
 
 __all__ = [
@@ -91,13 +91,6 @@ def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...
     return Response(status, json.dumps(payload).encode(), "application/json", headers)
 
 
-def reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
 def error_response(
     status: int,
     message: str,
@@ -108,7 +101,7 @@ def error_response(
     """Truto's error body; a ``raw_response`` makes it a remote (provider) error."""
     payload: dict[str, Any] = {
         "statusCode": status,
-        "error": reason(status),
+        "error": phrase(status),
         "message": message,
         "truto_is_remote_error": raw_response is not None,
     }

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_truto.testing.faults import Fault, FaultBook, FaultItem
+from airflow_provider_truto.testing.phrases import phrase
 from airflow_provider_truto.testing.ratelimit import RateLimiter, SlidingWindow
 from airflow_provider_truto.testing.routes import (
     ApiOptions,
@@ -113,6 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.sandbox.verbose:
             super().log_message(format, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the standard library's handler refuses itself (a request line or header too long, a
+        method the sandbox has no route for) is answered as Truto answers: its error body and its phrase,
+        not the library's HTML page and phrases."""
+        self.close_connection = True
+        self._send(error_response(code, message or phrase(code)))
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -205,7 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         try:
-            self.send_response(response.status)
+            # Truto's name for the status, never the standard library's (which differs between Pythons).
+            self.send_response(response.status, phrase(response.status))
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers:
