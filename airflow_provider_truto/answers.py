@@ -145,7 +145,7 @@ class AnswerReader:
 
     - A total deadline: the connection's ``timeout`` covers the whole answer, not each read. The sync
       transport also cuts its socket at the deadline (:mod:`airflow_provider_truto.deadline`), the async
-      one wraps the attempt in ``asyncio.timeout``; both check between chunks.
+      one runs the attempt within it (``async_client.within_deadline``); both check between chunks.
     - A size cap: an answer announcing or reaching more than ``max_bytes`` is refused while it streams,
       so memory stays bounded by the cap, not by what a server sends.
     """

@@ -10,10 +10,9 @@ module, which the trigger imports only when it runs, never when a DAG is parsed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 import httpx
 import tenacity
@@ -33,7 +32,9 @@ from airflow_provider_truto.wire import (
     takes_unified_list,
 )
 
-__all__ = ["AsyncTrutoClient"]
+__all__ = ["AsyncTrutoClient", "within_deadline"]
+
+T = TypeVar("T")
 
 
 class AsyncTrutoClient(BaseTrutoClient):
@@ -143,20 +144,7 @@ class AsyncTrutoClient(BaseTrutoClient):
         failure: TrutoError
         try:
             # The deadline covers the whole answer, however slowly it trickles in.
-            async with (
-                _deadline(decoder.remaining()),
-                self.http.stream(
-                    request.method,
-                    request.url,
-                    params=tuple(request.params),
-                    content=request.body,
-                    headers=request.headers,
-                ) as response,
-            ):
-                read_failure = await self._read(response, decoder)
-                if read_failure is None:
-                    return decoder.result(response.status_code, response.headers, response.reason_phrase)
-                failure = read_failure
+            return await within_deadline(decoder.remaining(), self._exchange(request, decoder))
         except TrutoError:
             await self._pause(pauses)
             raise
@@ -183,15 +171,52 @@ class AsyncTrutoClient(BaseTrutoClient):
             else:
                 self._limiters.pause(account, seconds)
 
+    async def _exchange(self, request: PreparedRequest, decoder: AnswerDecoder) -> Any:
+        """Send the request and read the answer: its decoded JSON, or the typed error it raises."""
+        async with self.http.stream(
+            request.method,
+            request.url,
+            params=tuple(request.params),
+            content=request.body,
+            headers=request.headers,
+        ) as response:
+            failure = await self._read(response, decoder)
+            if failure is not None:
+                raise failure
+            return decoder.result(response.status_code, response.headers, response.reason_phrase)
+
     @staticmethod
     async def _read(response: httpx.Response, decoder: AnswerDecoder) -> TrutoError | None:
         failure = decoder.head(response.status_code, response.headers)
         return failure or await decoder.aread(response.aiter_bytes(STREAM_CHUNK_BYTES))
 
 
-def _deadline(seconds: float) -> Any:
-    """``asyncio.timeout`` (Python >= 3.11); ``wait_for``, which can swallow a cancellation that arrives
-    as it times out, is not used for it. Python 3.10 has only the checks between chunks."""
+async def within_deadline(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result, or ``asyncio.TimeoutError`` once ``seconds`` have passed: ``asyncio.timeout`` on
+    Python 3.11+, :func:`within_deadline_by_task` on 3.10. (Not ``asyncio.wait_for``: up to 3.11 it can
+    swallow a cancellation that arrives as it times out.)"""
     if sys.version_info >= (3, 11):
-        return asyncio.timeout(max(seconds, 0.0))
-    return contextlib.nullcontext()  # pragma: no cover
+        async with asyncio.timeout(max(seconds, 0.0)):
+            return await work
+    return await within_deadline_by_task(seconds, work)  # pragma: no cover (Python 3.10)
+
+
+async def within_deadline_by_task(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """The deadline without ``asyncio.timeout`` (Python 3.10). Cancelling the caller's own task at the
+    deadline could not be told apart from a cancellation from outside (3.10 has no ``Task.uncancel``), so
+    ``work`` runs as a task of its own: at the deadline it is cancelled and waited for (its connection
+    closed), and a cancellation of the caller cancels it too and goes on as a cancellation."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(seconds, 0.0))
+    except BaseException:
+        task.cancel()
+        # Nobody awaits it any more: retrieve its end so that an error in its unwinding is not logged.
+        task.add_done_callback(lambda ended: ended.cancelled() or ended.exception())
+        raise
+    if not done:
+        task.cancel()
+        await asyncio.wait({task})
+        if task.cancelled():
+            raise asyncio.TimeoutError
+    return task.result()  # its answer, or its error, even if it came as the deadline passed
