@@ -267,13 +267,16 @@ async def trigger_events(
     """The payloads of the trigger's first ``count`` events (fewer if ``timeout`` passes first)."""
     payloads: list[dict[str, Any]] = []
     events = trigger.run()
+
+    async def collect() -> None:
+        async for event in events:
+            payloads.append(event.payload)
+            if len(payloads) >= count:
+                break
+
     try:
-        async with asyncio.timeout(timeout):
-            async for event in events:
-                payloads.append(event.payload)
-                if len(payloads) >= count:
-                    break
-    except TimeoutError:
+        await asyncio.wait_for(collect(), timeout)  # not asyncio.timeout: Python 3.10 has none
+    except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
         pass
     finally:
         await events.aclose()

@@ -261,14 +261,13 @@ async def first_event(kwargs: dict[str, Any], timeout: float = 1.0) -> list[dict
     """The channels of the trigger's first event, or none if it has not fired within ``timeout``."""
     events = TrutoNewChannelsTrigger(**kwargs).run()
     try:
-        async with asyncio.timeout(timeout):
-            payload = (await anext(events)).payload
-            assert payload["status"] == "success", payload
-            return list(payload["channels"])
-    except TimeoutError:
+        payload = (await asyncio.wait_for(events.__anext__(), timeout)).payload
+    except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
         return []
     finally:
         await events.aclose()
+    assert payload["status"] == "success", payload
+    return list(payload["channels"])
 
 
 @pytest.mark.parametrize(
