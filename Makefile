@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: install lint typecheck test test-fast test-matrix package-check production-run ci demo bench clean
+.PHONY: install lint typecheck test test-fast test-matrix test-pythons package-check production-run ci demo bench clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test-fast: install
 test-matrix: install
 	scripts/test_matrix.sh
 
+# The fast tests (no Airflow run, no service stack, no browser) on every supported Python but .venv's (3.10,
+# 3.12 and 3.13 here), each in its own venv (.venv-py<version>); make test runs the whole suite on .venv's.
+test-pythons: install
+	scripts/test_pythons.sh
+
 # Build the sdist and wheel, install the wheel into a clean venv, and have Airflow discover the provider.
 package-check: install
 	scripts/check_package.sh
@@ -45,7 +50,7 @@ production-run: install
 	$(BIN)/pytest -q -p no:cacheprovider -m system tests/system
 
 # Everything CI runs.
-ci: test test-matrix package-check production-run
+ci: test test-matrix test-pythons package-check production-run
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -56,4 +61,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_auto_join.py
 
 clean:
-	rm -rf $(VENV) .venv-airflow-* .airflow build dist *.egg-info
+	rm -rf $(VENV) .venv-airflow-* .venv-py* .airflow build dist *.egg-info
