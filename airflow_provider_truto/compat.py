@@ -1,4 +1,6 @@
-"""Imports that moved between Airflow 3 releases, resolved once."""
+"""What the Airflow layer (hooks, operators, sensors) imports from Airflow where it moved between Airflow 3
+releases, resolved once. The client and the pacing never import it; the error tree resolves its own two
+base classes (:mod:`airflow_provider_truto.exceptions`)."""
 
 from __future__ import annotations
 
@@ -8,19 +10,9 @@ except ImportError:  # pragma: no cover - Airflow 3.0
     from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]
 
 try:  # Airflow >= 3.2 keeps the task-facing exceptions in the Task SDK.
-    from airflow.sdk.exceptions import (
-        AirflowException,
-        AirflowFailException,
-        AirflowSkipException,
-        TaskDeferred,
-    )
-except ImportError:  # pragma: no cover - Airflow 3.0
-    from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
-        AirflowException,
-        AirflowFailException,
-        AirflowSkipException,
-        TaskDeferred,
-    )
+    from airflow.sdk.exceptions import AirflowSkipException
+except ImportError:  # pragma: no cover - Airflow 3.0, 3.1
+    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
 
 
 def default_deferrable() -> bool:
@@ -35,11 +27,4 @@ def default_deferrable() -> bool:
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
-__all__ = [
-    "AirflowException",
-    "AirflowFailException",
-    "AirflowSkipException",
-    "BaseHook",
-    "TaskDeferred",
-    "default_deferrable",
-]
+__all__ = ["AirflowSkipException", "BaseHook", "default_deferrable"]

@@ -21,6 +21,11 @@
 once instead of spending its Airflow retries on something a retry cannot mend. Branch on the type and the
 attributes, never on the message text.
 
+Airflow's two base classes are taken from the lightest module that has them (the Task SDK's exceptions on
+Airflow 3.2 and later, ``airflow.exceptions`` before). Where Airflow is not installed, plain stand-ins
+take their place, so the client (:mod:`airflow_provider_truto.client`) and the pacing
+(:mod:`airflow_provider_truto.pacing`) work without Airflow.
+
 An error crosses from the triggerer to a task as an event payload: :func:`error_payload` writes it,
 :func:`error_from_payload` raises the same kind again.
 """
@@ -30,7 +35,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_truto.compat import AirflowException, AirflowFailException
+try:  # Airflow >= 3.2 keeps the task-facing exceptions in the Task SDK.
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+except ImportError:  # pragma: no cover - Airflow 3.0 and 3.1, or no Airflow at all
+    try:
+        from airflow.exceptions import (  # type: ignore[no-redef,attr-defined]
+            AirflowException,
+            AirflowFailException,
+        )
+    except ModuleNotFoundError as missing:
+        if missing.name != "airflow":
+            raise
+
+        class AirflowException(Exception):  # type: ignore[no-redef]
+            """Stands in for Airflow's base error where Airflow is not installed."""
+
+        class AirflowFailException(AirflowException):  # type: ignore[no-redef]
+            """Stands in for Airflow's "fail without retrying" where Airflow is not installed."""
+
 
 __all__ = [
     "TrutoAccountBlockedError",
@@ -211,7 +233,7 @@ def error_payload(error: BaseException, account: str | None, *, token: str = "")
     Only a Truto error carries an HTTP status: Airflow's own errors may have one too (a missing
     connection is a "404"), which must not come back as Truto's 404. ``token`` is redacted from the text.
     """
-    from airflow_provider_truto.redaction import redact
+    from airflow_provider_truto.client.redaction import redact
 
     truto = isinstance(error, TrutoError)
     payload: dict[str, Any] = {

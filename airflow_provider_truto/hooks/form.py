@@ -11,18 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_truto.get_provider_info import get_provider_info
-
-CONN_TYPE = "truto"
-
-
-def connection_type_info() -> dict[str, Any]:
-    """The ``truto`` entry of the provider info's ``connection-types``."""
-    for entry in get_provider_info()["connection-types"]:
-        if entry["connection-type"] == CONN_TYPE:
-            found: dict[str, Any] = entry
-            return found
-    raise LookupError(f"get_provider_info declares no {CONN_TYPE!r} connection type")
+from airflow_provider_truto.hooks.connection_type import connection_type_info
 
 
 def ui_field_behaviour() -> dict[str, Any]:

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_truto.client import TrutoClient
-from airflow_provider_truto.compat import BaseHook
-from airflow_provider_truto.config import (
-    DEFAULT_ACCOUNT_RATE_LIMIT,
-    DEFAULT_MAX_RESPONSE_MB,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_PAGE_CAP,
-    DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_TOKEN_RATE_LIMIT,
-    TrutoConfig,
-    clean_token,
-    normalise_base_url,
-)
-from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
-from airflow_provider_truto.ratelimit import RateLimit
-from airflow_provider_truto.ratelimit_redis import RedisSettings
-from airflow_provider_truto.redaction import Secret
-
-# Re-exported: these lived here before the unified API's facts got their own module.
-from airflow_provider_truto.unified_api import (  # noqa: F401
-    CHANNELS,
-    INSTANT_MESSAGING,
-    RESPONSE_FORMATS,
-)
-from airflow_provider_truto.validation import require_id
-from airflow_provider_truto.wire import (
+from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.request import (
     UnifiedCall,
     UnifiedList,
     json_body,
@@ -42,48 +16,35 @@ from airflow_provider_truto.wire import (
     takes_unified_call,
     takes_unified_list,
 )
+from airflow_provider_truto.client.sync_client import TrutoClient
+from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
+from airflow_provider_truto.client.validation import require_id
+from airflow_provider_truto.compat import BaseHook
+from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
+from airflow_provider_truto.hooks.connection import read_config
+from airflow_provider_truto.hooks.connection_type import CONN_TYPE, DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
-    from airflow_provider_truto.async_client import AsyncTrutoClient
-
-ENVIRONMENT_RATE_LIMIT = "environment_rate_limit"
-DEPRECATED_TOKEN_RATE_LIMIT = "token_rate_limit"
-# Every extra the hook reads: none may hold a word Airflow's secrets masker treats as sensitive.
-CONNECTION_EXTRAS = (
-    "integrated_account_id",
-    "timeout",
-    "max_retries",
-    "rate_limit",
-    ENVIRONMENT_RATE_LIMIT,
-    "rate_limit_redis_conn_id",
-    "page_cap",
-    "max_response_mb",
-)
+    from airflow_provider_truto.client.async_client import AsyncTrutoClient
 
 
 class TrutoHook(BaseHook):
     """Talks to Truto's unified API through an Airflow connection of type ``truto``.
 
-    The connection: password = API token (surrounding whitespace is ignored); host = base URL (a full URL
-    is taken as is, a bare host gets ``https://``, empty means ``https://api.truto.one``); extras
-    ``integrated_account_id`` (the default account), ``timeout`` (seconds, default 30), ``max_retries``
-    (default 5), ``rate_limit`` (per account, default ``"50/10"``) and ``environment_rate_limit`` (per API
-    token, default ``"500/10"``; the older name ``token_rate_limit`` still works, with a warning),
-    ``page_cap`` (the most pages one list walk reads before it fails, default 10000) and
-    ``max_response_mb`` (the largest answer accepted, default 50). An absent, null or empty extra means
-    the default; only ``"off"`` switches pacing off.
-    ``rate_limit_redis_conn_id`` names a ``redis`` connection that keeps those budgets for every host.
-    An argument given here wins over the connection extra, which wins over the default.
+    The connection: password = API token; host = base URL (empty: Truto's own API); the extras are the
+    connection form's fields, each described in the form and in docs/connection.md, with its default.
+    An argument given here wins over the connection's extra, which wins over the default
+    (:mod:`~airflow_provider_truto.hooks.connection` reads the connection).
 
     :param truto_conn_id: the Airflow connection to use.
     :param integrated_account_id: the account to act on when a call names none.
     :param timeout: seconds one attempt may take, the whole answer included.
-    :param max_retries: retries of a transient failure (429, 408, 500, 502, 504, connection errors).
+    :param max_retries: retries of a transient failure (:mod:`~airflow_provider_truto.client.retry`).
     """
 
     conn_name_attr = "truto_conn_id"
-    default_conn_name = "truto_default"
-    conn_type = "truto"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
     hook_name = "Truto"
 
     def __init__(
@@ -121,87 +82,16 @@ class TrutoHook(BaseHook):
     @cached_property
     def config(self) -> TrutoConfig:
         """The client configuration read from the connection, once per hook."""
-        host, password, extra = _connection_fields(self.get_connection(self.truto_conn_id))
-        where = f"connection {self.truto_conn_id!r}"
-        if not password:
-            raise TrutoInputError(f"{where}: password", "the connection has no API token")
-        account = _first(self._integrated_account_id, _extra(extra, "integrated_account_id"), None)
-        return TrutoConfig(
-            token=clean_token(password, f"{where}: password"),
-            base_url=normalise_base_url(host, f"{where}: host"),
-            integrated_account_id=account,
-            timeout=_seconds(
-                where, "timeout", _first(self._timeout, _extra(extra, "timeout"), DEFAULT_TIMEOUT_SECONDS)
-            ),
-            max_retries=_whole(
-                where,
-                "max_retries",
-                _first(self._max_retries, _extra(extra, "max_retries"), DEFAULT_MAX_RETRIES),
-            ),
-            account_rate_limit=_rate_limit(
-                where, "rate_limit", _extra(extra, "rate_limit"), DEFAULT_ACCOUNT_RATE_LIMIT
-            ),
-            token_rate_limit=self._environment_rate_limit(where, extra),
-            rate_limit_redis=self._rate_limit_redis(where, _extra(extra, "rate_limit_redis_conn_id")),
-            page_cap=_whole(
-                where, "page_cap", _first(_extra(extra, "page_cap"), DEFAULT_PAGE_CAP), minimum=1
-            ),
-            max_response_bytes=int(
-                _positive(
-                    where,
-                    "max_response_mb",
-                    _first(_extra(extra, "max_response_mb"), DEFAULT_MAX_RESPONSE_MB),
-                )
-                * 1e6
-            ),
+        return read_config(
+            self.get_connection(self.truto_conn_id),
+            self.truto_conn_id,
+            overrides={
+                "integrated_account_id": self._integrated_account_id,
+                "timeout": self._timeout,
+                "max_retries": self._max_retries,
+            },
+            get_connection=self.get_connection,
         )
-
-    def _environment_rate_limit(self, where: str, extra: Mapping[str, Any]) -> RateLimit | None:
-        """``environment_rate_limit``, or the deprecated ``token_rate_limit`` of older connections.
-
-        Airflow masks every extra whose name holds "token" as a secret (its form then saves ``***``), hence
-        the rename. The old name still works, with one warning per hook; when both are set, the new wins.
-        """
-        new, old = _extra(extra, ENVIRONMENT_RATE_LIMIT), _extra(extra, DEPRECATED_TOKEN_RATE_LIMIT)
-        name, value = ENVIRONMENT_RATE_LIMIT, new
-        if old is not None and new is not None:
-            self.log.warning(
-                "%s sets both %r and the deprecated %r: %r is used; remove %r",
-                where,
-                ENVIRONMENT_RATE_LIMIT,
-                DEPRECATED_TOKEN_RATE_LIMIT,
-                ENVIRONMENT_RATE_LIMIT,
-                DEPRECATED_TOKEN_RATE_LIMIT,
-            )
-        elif old is not None:
-            self.log.warning(
-                "%s: the extra %r is deprecated; rename it to %r (same value)",
-                where,
-                DEPRECATED_TOKEN_RATE_LIMIT,
-                ENVIRONMENT_RATE_LIMIT,
-            )
-            name, value = DEPRECATED_TOKEN_RATE_LIMIT, old
-        return _rate_limit(where, name, value, DEFAULT_TOKEN_RATE_LIMIT)
-
-    def _rate_limit_redis(self, where: str, conn_id: Any) -> RedisSettings | None:
-        """The Redis connection that keeps the budgets for every host; None: this host's lock files."""
-        if conn_id is None or not str(conn_id).strip():
-            return None
-        name, conn_id = f"{where}: rate_limit_redis_conn_id", str(conn_id).strip()
-        if importlib.util.find_spec("redis") is None:
-            raise TrutoInputError(name, "needs redis: pip install 'airflow-provider-truto[redis]'")
-        try:
-            conn = self.get_connection(conn_id)
-        except Exception as error:  # AirflowNotFoundException, whose module moved between releases
-            raise TrutoInputError(name, f"cannot read the connection {conn_id!r}: {error}") from None
-        try:
-            return RedisSettings.from_connection(conn)
-        except ValueError as error:
-            problem = str(error)
-        # Raised with the connection gone from this frame: Airflow 3.0 prints a traceback's locals, and
-        # the connection's repr carries its password.
-        del conn
-        raise TrutoInputError(name, f"connection {conn_id!r}: {problem}")
 
     def account_id(self, integrated_account_id: str | None = None) -> str:
         """The account a call acts on: the argument, else the connection's ``integrated_account_id``.
@@ -229,7 +119,7 @@ class TrutoHook(BaseHook):
         """
         from asgiref.sync import sync_to_async
 
-        from airflow_provider_truto.async_client import AsyncTrutoClient
+        from airflow_provider_truto.client.async_client import AsyncTrutoClient
 
         def read() -> TrutoConfig:
             return self.config
@@ -248,7 +138,7 @@ class TrutoHook(BaseHook):
     def unified(self, call: UnifiedCall) -> Any:
         """Call any unified model and return the decoded answer.
 
-        Takes :class:`~airflow_provider_truto.wire.UnifiedCall`'s arguments: ``model``,
+        Takes :class:`~airflow_provider_truto.client.request.UnifiedCall`'s arguments: ``model``,
         ``resource``, ``method`` (``list`` (one page), ``get``, ``create``, ``update``, ``delete`` or a
         custom method such as ``join``), then keyword-only ``resource_id``, ``integrated_account_id``,
         ``query``, ``body`` and ``idempotency_key``.
@@ -259,11 +149,11 @@ class TrutoHook(BaseHook):
     def list_unified(self, listing: UnifiedList) -> Iterator[dict[str, Any]]:
         """Every item of a unified list, fetched lazily page by page.
 
-        Takes :class:`~airflow_provider_truto.wire.UnifiedList`'s arguments: ``model``,
+        Takes :class:`~airflow_provider_truto.client.request.UnifiedList`'s arguments: ``model``,
         ``resource``, then keyword-only ``integrated_account_id``, ``query``, ``limit`` (the page size) and
         ``max_pages``.
         """
-        return self.client.list_unified(listing)
+        return self.client.walk_unified(listing)
 
     # -- instant-messaging channels ------------------------------------------------------------------
 
@@ -389,77 +279,3 @@ class TrutoHook(BaseHook):
                 f"channel {call.method} returned {type(answer).__name__}, not an object"
             )
         return answer
-
-
-def _connection_fields(conn: Any) -> tuple[str, Secret | None, Mapping[str, Any]]:
-    """``(host, token, extras)`` of a connection, the token wrapped so that no traceback shows it.
-
-    Never raises: checks happen in frames that hold no ``Connection``, whose ``repr`` shows the password.
-    """
-    host = conn.host or ""
-    if host and "://" not in host:  # a bare host: the port and scheme may sit in their own fields
-        host = f"{host}:{conn.port}" if conn.port else host
-        host = f"{conn.schema}://{host}" if conn.schema in ("http", "https") else host
-    password = Secret(conn.password) if isinstance(conn.password, str) and conn.password else None
-    return host, password, conn.extra_dejson or {}
-
-
-def _first(*values: Any) -> Any:
-    return next((value for value in values if value is not None and value != ""), None)
-
-
-def _extra(extra: Mapping[str, Any], name: str) -> Any:
-    """An extra's value; ``None`` when it is absent, null or blank, which all mean "the default"."""
-    value = extra.get(name)
-    if isinstance(value, str):
-        value = value.strip()
-    return None if value is None or value == "" else value
-
-
-def _number(where: str, name: str, value: Any) -> float:
-    number: float | None = None
-    if not isinstance(value, bool):
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            number = None
-    if number is None or not math.isfinite(number):
-        raise TrutoInputError(f"{where}: {name}", f"must be a finite number, got {value!r}")
-    return number
-
-
-def _seconds(where: str, name: str, value: Any) -> float:
-    number = _number(where, name, value)
-    if number <= 0:
-        raise TrutoInputError(f"{where}: {name}", f"must be a positive number of seconds, got {value!r}")
-    return number
-
-
-def _positive(where: str, name: str, value: Any) -> float:
-    number = _number(where, name, value)
-    if number <= 0:
-        raise TrutoInputError(f"{where}: {name}", f"must be a positive number, got {value!r}")
-    return number
-
-
-def _whole(where: str, name: str, value: Any, *, minimum: int = 0) -> int:
-    number = _number(where, name, value)
-    if number < minimum or not number.is_integer():
-        raise TrutoInputError(f"{where}: {name}", f"must be a whole number >= {minimum}, got {value!r}")
-    return int(number)
-
-
-def _rate_limit(where: str, name: str, value: Any, default: RateLimit) -> RateLimit | None:
-    """Empty means the default; only ``off`` switches pacing off; anything else unreadable is named."""
-    if value is None:
-        return default
-    problem = None
-    if isinstance(value, str):
-        try:
-            return RateLimit.parse(value)
-        except ValueError as error:
-            problem = str(error)
-    raise TrutoInputError(
-        f"{where}: {name}",
-        problem or f"expected REQUESTS/SECONDS such as '50/10', or 'off' to switch pacing off, got {value!r}",
-    )

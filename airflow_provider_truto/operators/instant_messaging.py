@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,24 +10,24 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_truto.channels import ChannelRef, batch_label, unjoinable_reason
-from airflow_provider_truto.exceptions import (
-    TrutoAccountBlockedError,
-    TrutoAuthError,
-    TrutoBadRequestError,
-    TrutoError,
-    TrutoInputError,
-    TrutoRedirectError,
+from airflow_provider_truto.auto_join.outcomes import (
+    FAILED,
+    JOINED,
+    SKIPPED,
+    classify_join_error,
+    join_outcome,
+    unjoinable_reason,
 )
-
-# RESPONSE_FORMATS is unified_api's; still importable from here.
-from airflow_provider_truto.unified_api import RESPONSE_FORMATS as RESPONSE_FORMATS
-from airflow_provider_truto.unified_api import check_response_format
-from airflow_provider_truto.validation import require_count, require_id
+from airflow_provider_truto.client.unified_api import check_response_format
+from airflow_provider_truto.client.validation import given, require_count, require_id
+from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
+from airflow_provider_truto.hooks.connection_type import DEFAULT_CONN_ID
+from airflow_provider_truto.operators.idempotency import task_idempotency_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_truto.auto_join.selection import ChannelRef
     from airflow_provider_truto.hooks.truto import TrutoHook
 
 # A batch gives up on an account after this many of its channels in a row failed even after the hook's
@@ -95,7 +94,7 @@ class JoinChannelOperator(BaseOperator):
         channel_id: str | Mapping[str, Any] | None = None,
         channel_ids: Sequence[str | Mapping[str, Any]] | None = None,
         integrated_account_id: str | None = None,
-        truto_conn_id: str = "truto_default",
+        truto_conn_id: str = DEFAULT_CONN_ID,
         remote_data: Mapping[str, Any] | None = None,
         response_format: str = "unified",
         exclude_fields: Sequence[str] | None = None,
@@ -136,6 +135,8 @@ class JoinChannelOperator(BaseOperator):
             return self._join_one(channel, account, context)
         if isinstance(self.channel_ids, (str, Mapping)) or not isinstance(self.channel_ids, Sequence):
             raise TrutoInputError("channel_ids", f"must be a list, got {type(self.channel_ids).__name__}")
+        from airflow_provider_truto.auto_join.planning import batch_label
+
         batch = [channel_ref(item, f"channel_ids[{index}]") for index, item in enumerate(self.channel_ids)]
         context["truto_channel_label"] = batch_label(batch)  # type: ignore[typeddict-unknown-key]
         return self._join_batch(batch, context)
@@ -144,7 +145,7 @@ class JoinChannelOperator(BaseOperator):
         """The channel's own account (the trigger's events name it, as a batch item may), else the task's,
         else the connection's; an unset templated field renders as ``""``, which means "not given"."""
         return self.hook.account_id(
-            channel.get("integrated_account_id") or self.integrated_account_id or None
+            given(channel.get("integrated_account_id")) or given(self.integrated_account_id)
         )
 
     def _join_one(self, channel: ChannelRef, account: str, context: Context) -> dict[str, Any]:
@@ -170,7 +171,7 @@ class JoinChannelOperator(BaseOperator):
                 pool.map(lambda item: self._join_account(item[0], item[1], context), by_account.items())
             )
         outcomes = [outcome for account_outcomes in results for outcome in account_outcomes]
-        failed = [outcome for outcome in outcomes if outcome["outcome"] == "failed"]
+        failed = [outcome for outcome in outcomes if outcome["outcome"] == FAILED]
         if failed:
             raise TrutoError(
                 f"{len(failed)} of {len(batch)} channels were not joined; first: "
@@ -187,7 +188,7 @@ class JoinChannelOperator(BaseOperator):
         joined_before = self._joined_by_earlier_try(account, channels, context)
         for position, channel in enumerate(channels):
             if channel["id"] in joined_before:
-                outcomes.append(join_outcome(channel, account, "joined", None))
+                outcomes.append(join_outcome(channel, account, JOINED, None))
                 self.log.info("Joined %s (%s) by an earlier try", channel["name"], channel["id"])
                 continue
             try:
@@ -196,14 +197,14 @@ class JoinChannelOperator(BaseOperator):
                 result, reason, account_failed = classify_join_error(error)
                 outcomes.append(join_outcome(channel, account, result, reason))
                 self.log.log(
-                    logging.INFO if result == "skipped" else logging.WARNING,
+                    logging.INFO if result == SKIPPED else logging.WARNING,
                     "%s %s (%s): %s",
                     result.capitalize(),
                     channel["name"],
                     channel["id"],
                     reason,
                 )
-                consecutive_failures = consecutive_failures + 1 if result == "failed" else 0
+                consecutive_failures = consecutive_failures + 1 if result == FAILED else 0
                 if account_failed or consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
                     # The other channels of this account would fail alike: none is tried now, and
                     # Airflow's retry of the task takes them up again.
@@ -211,11 +212,11 @@ class JoinChannelOperator(BaseOperator):
                     self.log.error(
                         "Giving up on account %s for now; %d channels not tried", account, len(rest)
                     )
-                    outcomes.extend(join_outcome(c, account, "failed", f"not tried: {reason}") for c in rest)
+                    outcomes.extend(join_outcome(c, account, FAILED, f"not tried: {reason}") for c in rest)
                     break
             else:
                 consecutive_failures = 0
-                outcomes.append(join_outcome(channel, account, "joined", None))
+                outcomes.append(join_outcome(channel, account, JOINED, None))
                 self.log.info("Joined %s (%s)", channel["name"], channel["id"])
         return outcomes
 
@@ -228,7 +229,7 @@ class JoinChannelOperator(BaseOperator):
         ti = context.get("ti")
         if getattr(ti, "try_number", 1) <= 1 or len(channels) < MEMBERSHIP_CHECK_MIN_CHANNELS:
             return set()
-        from airflow_provider_truto.unified_api import CHANNELS, INSTANT_MESSAGING
+        from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
 
         unseen = {channel["id"] for channel in channels}
         members: set[str] = set()
@@ -273,34 +274,8 @@ class JoinChannelOperator(BaseOperator):
             exclude_fields=self.exclude_fields,
             ignore_remote_data=self.ignore_remote_data,
             remote_query=self.remote_query,
-            idempotency_key=join_idempotency_key(context, account, channel["id"]),
+            idempotency_key=task_idempotency_key(context, account, "join", channel["id"]),
         )
-
-
-def classify_join_error(error: TrutoError) -> tuple[str, str, bool]:
-    """``(outcome, reason, account_failed)`` for a join that raised.
-
-    A channel that can never be joined is ``skipped``; anything else is ``failed``. Errors about the
-    account rather than the channel (bad token, re-auth needed, blocked, read-only, a Base URL that
-    redirects) fail the account.
-    """
-    reason = unjoinable_reason(error)
-    if reason is not None:
-        return "skipped", reason, False
-    account_failed = isinstance(
-        error, (TrutoAuthError, TrutoAccountBlockedError, TrutoBadRequestError, TrutoRedirectError)
-    )
-    return "failed", str(error), account_failed
-
-
-def join_outcome(channel: ChannelRef, account: str, outcome: str, reason: str | None) -> dict[str, Any]:
-    return {
-        "id": channel["id"],
-        "name": channel["name"],
-        "integrated_account_id": account,
-        "outcome": outcome,
-        "reason": reason,
-    }
 
 
 def channel_ref(value: Any, argument: str) -> ChannelRef:
@@ -320,17 +295,3 @@ def channel_ref(value: Any, argument: str) -> ChannelRef:
     if account is not None:
         ref["integrated_account_id"] = require_id(f"{argument}.integrated_account_id", account)
     return ref
-
-
-def join_idempotency_key(context: Context, account: str, channel_id: str) -> str:
-    """The same key for every try of this task instance's join of this channel, so Truto acts on it once.
-
-    The task and its map index are part of it: two tasks of one run joining the same channel (say, in two
-    response formats) are two joins, and the second must not receive the first one's stored answer.
-    """
-    dag_run = context.get("dag_run")
-    ti = context.get("ti")
-    run = f"{getattr(dag_run, 'dag_id', '')}/{getattr(dag_run, 'run_id', '')}"
-    task = f"{getattr(ti, 'task_id', '')}/{getattr(ti, 'map_index', -1)}"
-    digest = hashlib.sha256(f"{run}|{task}|{account}|{channel_id}".encode()).hexdigest()
-    return f"airflow-truto-join-{digest[:40]}"

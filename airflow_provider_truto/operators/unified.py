@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -10,16 +9,23 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_truto.client.unified_api import METHODS_WITH_RESOURCE_ID, READ_METHODS
+from airflow_provider_truto.client.validation import (
+    given,
+    optional_count,
+    optional_id,
+    require_id,
+    require_segment,
+)
 from airflow_provider_truto.exceptions import TrutoInputError
-from airflow_provider_truto.unified_api import METHODS_WITH_RESOURCE_ID, READ_METHODS, UNIFIED_METHODS
-from airflow_provider_truto.validation import optional_count
+from airflow_provider_truto.hooks.connection_type import DEFAULT_CONN_ID
+from airflow_provider_truto.operators.idempotency import task_idempotency_key
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_truto.hooks.truto import TrutoHook
 
-STANDARD_METHODS = tuple(UNIFIED_METHODS)  # kept for imports of this name; the table is unified_api's
 # A list task's items all land in one XCom row of the metadata DB. 10,000 unified items (a few KB each
 # with remote_data) is already tens of MB there; counted in items, not pages, because the page size
 # (``limit``) varies and what a row holds is items.
@@ -78,7 +84,7 @@ class TrutoUnifiedApiOperator(BaseOperator):
         limit: int | None = None,
         max_items: int | None = DEFAULT_MAX_ITEMS,
         idempotency_key: str | None = None,
-        truto_conn_id: str = "truto_default",
+        truto_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,8 +111,8 @@ class TrutoUnifiedApiOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self._check_static()
-        resource_id = _optional_id(self.resource_id, "resource_id")
-        account = _optional_id(self.integrated_account_id, "integrated_account_id")
+        resource_id = optional_id("resource_id", self.resource_id)
+        account = optional_id("integrated_account_id", self.integrated_account_id)
         query = _optional_mapping(self.query, "query")
         body = _optional_mapping(self.body, "body")
         if self.method in METHODS_WITH_RESOURCE_ID and resource_id is None:
@@ -166,12 +172,9 @@ class TrutoUnifiedApiOperator(BaseOperator):
         return items
 
     def _check_static(self) -> None:
-        for argument in ("model", "resource", "method", "truto_conn_id"):
-            value = getattr(self, argument)
-            if not isinstance(value, str) or not value.strip():
-                raise TrutoInputError(argument, f"must be a non-empty string, got {value!r}")
-            if argument != "truto_conn_id" and ("/" in value or value != value.strip()):
-                raise TrutoInputError(argument, f"must be a single path segment, got {value!r}")
+        for argument in ("model", "resource", "method"):
+            require_segment(argument, getattr(self, argument), name=True)
+        require_id("truto_conn_id", self.truto_conn_id)
         optional_count("max_items", self.max_items)
         for argument in ("max_pages", "limit"):
             value = getattr(self, argument)
@@ -183,32 +186,13 @@ class TrutoUnifiedApiOperator(BaseOperator):
     def _idempotency_key(self, context: Context, account: str) -> str:
         if self.idempotency_key:
             return str(self.idempotency_key)
-        ti = context.get("ti")
-        parts = (
-            getattr(ti, "dag_id", ""),
-            getattr(ti, "run_id", ""),
-            getattr(ti, "task_id", self.task_id),
-            str(getattr(ti, "map_index", -1)),
-            account,
-            self.model,
-            self.resource,
-            self.method,
-            str(self.resource_id or ""),
+        return task_idempotency_key(
+            context, account, self.model, self.resource, self.method, given(self.resource_id)
         )
-        digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
-        return f"airflow-truto-{digest[:40]}"
-
-
-def _optional_id(value: Any, argument: str) -> str | None:
-    from airflow_provider_truto.validation import require_id
-
-    if value is None or value == "":
-        return None
-    return require_id(argument, value)
 
 
 def _optional_mapping(value: Any, argument: str) -> Mapping[str, Any] | None:
-    if value is None or value == "":
+    if given(value) is None:
         return None
     if isinstance(value, str):
         # A whole-field template renders to text unless the DAG renders native objects: take JSON.

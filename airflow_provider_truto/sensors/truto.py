@@ -9,16 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_truto.validation import optional_count, require_count
-from airflow_provider_truto.watch import DEFAULT_LIMIT, DEFAULT_MAX_CHANNELS, DEFAULT_POLL_INTERVAL
+from airflow_provider_truto.auto_join.defaults import (
+    DEFAULT_LIMIT,
+    DEFAULT_MAX_CHANNELS,
+    DEFAULT_POLL_INTERVAL,
+)
+from airflow_provider_truto.client.validation import given, optional_count, optional_id, require_count
+from airflow_provider_truto.hooks.connection_type import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
     from airflow_provider_truto.hooks.truto import TrutoHook
-    from airflow_provider_truto.policy import AutoJoinPolicy
-
-DEFAULT_PAGE_SIZE = DEFAULT_LIMIT  # the former name of the channel-list page size's default
 
 
 class TrutoNewChannelsSensor(BaseSensorOperator):
@@ -26,10 +29,11 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
 
     Succeeds as soon as at least one such channel exists and returns them, oldest first, as a list of
     ``{"id", "name", "created_at", "integrated_account_id"}`` (XCom ``return_value``), ready for
-    ``JoinChannelOperator.partial(...).expand(channel_id=sensor.output)``. The selection is the
-    auto-join one (:func:`airflow_provider_truto.channels.is_auto_joinable`) with the auto-join policy
-    (:class:`airflow_provider_truto.policy.AutoJoinPolicy`), the scheduled auto-join DAG's, so a channel
-    the bot has joined since never counts again, and a channel the DAG would leave out never counts.
+    ``JoinChannelOperator.partial(...).expand(channel_id=sensor.output)``. The selection is the auto-join
+    one (:func:`airflow_provider_truto.auto_join.selection.is_auto_joinable`) with the auto-join policy
+    (:class:`airflow_provider_truto.auto_join.policy.AutoJoinPolicy`), the scheduled auto-join DAG's, so
+    a channel the bot has joined since never counts again, and a channel the DAG would leave out never
+    counts.
 
     With ``deferrable=True`` the sensor checks once, then hands the waiting to
     :class:`~airflow_provider_truto.triggers.truto.TrutoNewChannelsTrigger` on the triggerer and frees its
@@ -62,7 +66,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         *,
         integrated_account_id: str | None = None,
         created_after: str | datetime | None = None,
-        truto_conn_id: str = "truto_default",
+        truto_conn_id: str = DEFAULT_CONN_ID,
         limit: int | None = DEFAULT_LIMIT,
         max_channels: int = DEFAULT_MAX_CHANNELS,
         deferrable: bool | None = None,
@@ -118,9 +122,9 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        from airflow_provider_truto.channels import channel_summary, select_new_channels
+        from airflow_provider_truto.auto_join.watermark import channel_summary, select_new_channels
+        from airflow_provider_truto.client.retry import is_retryable
         from airflow_provider_truto.exceptions import TrutoError
-        from airflow_provider_truto.retry import is_retryable
 
         cutoff = self._cutoff()
         account = self._account()
@@ -159,20 +163,15 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         return channels
 
     def _policy(self) -> AutoJoinPolicy:
-        from airflow_provider_truto.policy import AutoJoinPolicy
+        from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
 
         return AutoJoinPolicy.build(self.include, self.exclude, self.include_shared)
 
     def _cutoff(self) -> datetime | None:
-        from airflow_provider_truto.channels import parse_timestamp
+        from airflow_provider_truto.auto_join.timestamps import parse_timestamp
 
-        if self.created_after is None or self.created_after == "":
-            return None
-        return parse_timestamp(self.created_after, "created_after")
+        created_after = given(self.created_after)
+        return None if created_after is None else parse_timestamp(created_after, "created_after")
 
     def _account(self) -> str | None:
-        from airflow_provider_truto.validation import require_id
-
-        if self.integrated_account_id is None or self.integrated_account_id == "":
-            return None
-        return require_id("integrated_account_id", self.integrated_account_id)
+        return optional_id("integrated_account_id", self.integrated_account_id)

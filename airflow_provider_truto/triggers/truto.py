@@ -7,10 +7,10 @@ Usable two ways:
   and fires once per batch of new channels; each event becomes an asset event whose ``extra["payload"]``
   is the event payload below.
 
-Which channels: :func:`airflow_provider_truto.channels.select_new_channels`, the auto-join selection of
-:func:`airflow_provider_truto.channels.is_auto_joinable`
+Which channels: :func:`airflow_provider_truto.auto_join.watermark.select_new_channels`, the auto-join
+selection of :func:`airflow_provider_truto.auto_join.selection.is_auto_joinable`
 (public, active, the bot not a member, created after ``created_after``) narrowed by the auto-join policy
-(:class:`airflow_provider_truto.policy.AutoJoinPolicy`: ``include`` / ``exclude`` globs on the name,
+(:class:`airflow_provider_truto.auto_join.policy.AutoJoinPolicy`: ``include`` / ``exclude`` globs on the name,
 ``include_shared``), so "new channel" means the same thing here as in the sensor and the scheduled
 auto-join DAG.
 
@@ -42,13 +42,13 @@ idempotency keys: it lands in another DAG run, so its join goes out under anothe
 join of a channel the bot is already in with success.
 
 **Errors.** Each poll reads the channel list through
-:class:`~airflow_provider_truto.async_client.AsyncTrutoClient`, the sync client's async twin: each request
-is retried with the hook's own policy (:func:`airflow_provider_truto.retry.retry_policy`, 429 waits for
-``Retry-After``), paced by the same budgets, and checked the same way. If a poll still fails
-with an error a retry could mend (429, 5xx other than 503, timeouts), the trigger logs it and polls again
-at the next interval: a sensor keeps waiting until its own timeout, a watcher outlives a Truto outage.
-Errors no retry can mend (bad token, unknown account, blocked account, a missing connection) fire an
-``error`` event and end the trigger.
+:class:`~airflow_provider_truto.client.async_client.AsyncTrutoClient`, the sync client's async twin: each
+request is retried with the hook's own policy (:func:`airflow_provider_truto.client.retry.retry_policy`, 429
+waits for ``Retry-After``), paced by the same budgets, and checked the same way. If a poll still fails with
+an error a retry could mend (429, 5xx other than 503, timeouts), the trigger logs it and polls again at the
+next interval: a sensor keeps waiting until its own timeout, a watcher outlives a Truto outage. Errors no
+retry can mend (bad token, unknown account, blocked account, a missing connection) fire an ``error`` event
+and end the trigger.
 """
 
 from __future__ import annotations
@@ -56,30 +56,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from airflow_provider_truto import channels as selection
-from airflow_provider_truto.channels import parse_timestamp
+from airflow_provider_truto.auto_join.defaults import (
+    DEFAULT_LIMIT,
+    DEFAULT_MAX_CHANNELS,
+    DEFAULT_POLL_INTERVAL,
+)
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.timestamps import parse_timestamp
+from airflow_provider_truto.auto_join.watermark import channel_summary, select_new_channels
+from airflow_provider_truto.client.query import format_scalar
+from airflow_provider_truto.client.validation import (
+    given,
+    optional_count,
+    optional_id,
+    require_count,
+    require_id,
+    require_non_negative,
+    require_positive,
+)
 from airflow_provider_truto.exceptions import TrutoInputError
-from airflow_provider_truto.policy import AutoJoinPolicy
-from airflow_provider_truto.query import format_scalar
-from airflow_provider_truto.validation import optional_count, require_count, require_id
-from airflow_provider_truto.watch import DEFAULT_LIMIT, DEFAULT_MAX_CHANNELS, DEFAULT_POLL_INTERVAL
+from airflow_provider_truto.hooks.connection_type import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
-    from airflow_provider_truto.async_client import AsyncTrutoClient
+    from airflow_provider_truto.client.async_client import AsyncTrutoClient
 
-# The moved names (see __getattr__ at the end) stay listed: ``import *`` still finds them.
-__all__ = ["TrutoNewChannelsTrigger", "channel_summary", "error_payload", "select_new_channels"]  # noqa: F822
-
-DEFAULT_PAGE_SIZE = DEFAULT_LIMIT  # the former name of the channel-list page size's default
 DEFAULT_LOOKBACK_SECONDS = 300.0
-CHANNELS_PATH = "/unified/instant-messaging/channels"  # the list the trigger polls; kept for its importers
 STATE_KEY_PREFIX = "truto_new_channels"
 
 
@@ -104,7 +111,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
     def __init__(
         self,
         *,
-        truto_conn_id: str = "truto_default",
+        truto_conn_id: str = DEFAULT_CONN_ID,
         integrated_account_id: str | None = None,
         created_after: str | datetime | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -119,14 +126,12 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.truto_conn_id = require_id("truto_conn_id", truto_conn_id)
-        self.integrated_account_id = (
-            require_id("integrated_account_id", integrated_account_id) if integrated_account_id else None
-        )
+        self.integrated_account_id = optional_id("integrated_account_id", integrated_account_id)
         self.created_after = _optional_time(created_after, "created_after")
-        self.poll_interval = _positive_number(poll_interval, "poll_interval")
+        self.poll_interval = require_positive("poll_interval", poll_interval)
         self.limit = optional_count("limit", limit)
         self.max_channels = require_count("max_channels", max_channels)
-        self.lookback_seconds = _non_negative_number(lookback_seconds, "lookback_seconds")
+        self.lookback_seconds = require_non_negative("lookback_seconds", lookback_seconds)
         self.watermark = _optional_time(watermark, "watermark")
         if seen_ids is not None and (isinstance(seen_ids, str) or not isinstance(seen_ids, Iterable)):
             raise TrutoInputError("seen_ids", "must be a list of channel ids")
@@ -148,9 +153,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
                 "lookback_seconds": self.lookback_seconds,
                 "watermark": _iso(self.watermark),
                 "seen_ids": list(self.seen_ids),
-                # Only a policy that differs from the default is written, so a watcher defined before
-                # policies existed keeps the kwargs, hence the identity, Airflow knows it by.
-                **({} if self.policy.is_default else self.policy.to_kwargs()),
+                **self.policy.to_kwargs(),
             },
         )
 
@@ -176,8 +179,8 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
                 yield event
 
     async def _poll(self, client: AsyncTrutoClient, account: str) -> AsyncIterator[TriggerEvent]:
-        from airflow_provider_truto.retry import is_retryable
-        from airflow_provider_truto.unified_api import CHANNELS, INSTANT_MESSAGING
+        from airflow_provider_truto.client.retry import is_retryable
+        from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
 
         polls = 0
         while True:
@@ -185,7 +188,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
                 await self._save_state(account)
             polls += 1
             try:
-                channels = client.paginate_unified(
+                channels = client.list_unified(
                     INSTANT_MESSAGING, CHANNELS, integrated_account_id=account, limit=self.limit
                 )
                 payload = self.advance([channel async for channel in channels], account)
@@ -210,7 +213,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
 
         Returns the success payload, or ``None`` (state unchanged) when nothing is new.
         """
-        selected, watermark, seen = selection.select_new_channels(
+        selected, watermark, seen = select_new_channels(
             channels,
             created_after=self.created_after,
             watermark=self.watermark,
@@ -228,7 +231,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
             "status": "success",
             "integrated_account_id": account,
             "watermark": _iso(watermark),
-            "channels": [selection.channel_summary(channel, account) for channel in selected],
+            "channels": [channel_summary(channel, account) for channel in selected],
         }
 
     # -- the watermark across triggerer restarts (AssetWatcher mode) ---------------------------------
@@ -236,11 +239,9 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
     def _state_key(self, account: str) -> str:
         # The state belongs to this watch: another account, cutoff or policy on the same asset starts
         # afresh (a watermark kept across a policy change would hide the older channels the new policy
-        # allows). The default policy adds nothing, so the watches saved before policies counted keep
-        # their state.
-        scope = f"{self.truto_conn_id}|{account}|{_iso(self.created_after)}"
-        if not self.policy.is_default:
-            scope += "|" + json.dumps(self.policy.to_kwargs(), sort_keys=True)
+        # allows).
+        watch = [self.truto_conn_id, account, _iso(self.created_after), self.policy.to_kwargs()]
+        scope = json.dumps(watch, sort_keys=True)
         return f"{STATE_KEY_PREFIX}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
 
     async def _restore_state(self, account: str) -> None:
@@ -276,32 +277,6 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
             self.log.warning("Cannot save the watermark to the asset state store: %s", error)
 
 
-# Moved, and still importable from here (with a DeprecationWarning) for DAGs written against the old
-# paths: the new-channel selection to ``airflow_provider_truto.channels``, the error-payload codec to
-# ``airflow_provider_truto.exceptions``.
-_MOVED = {
-    "select_new_channels": "airflow_provider_truto.channels",
-    "channel_summary": "airflow_provider_truto.channels",
-    "is_auto_joinable": "airflow_provider_truto.channels",
-    "error_payload": "airflow_provider_truto.exceptions",
-    "error_from_payload": "airflow_provider_truto.exceptions",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        import importlib
-        import warnings
-
-        warnings.warn(
-            f"import {name} from {_MOVED[name]}; {__name__}.{name} will be removed",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _error_payload(error: BaseException, account: str | None, *, token: str = "") -> dict[str, Any]:
     from airflow_provider_truto.exceptions import error_payload
 
@@ -313,23 +288,10 @@ def _event(payload: dict[str, Any]) -> TriggerEvent:
 
 
 def _optional_time(value: str | datetime | None, argument: str) -> datetime | None:
-    if value is None or value == "":
+    if given(value) is None:
         return None
     return parse_timestamp(value, argument).astimezone(timezone.utc)
 
 
 def _iso(value: datetime | None) -> str | None:
     return format_scalar(value) if value is not None else None
-
-
-def _positive_number(value: Any, argument: str) -> float:
-    number = _non_negative_number(value, argument)
-    if number <= 0:
-        raise TrutoInputError(argument, f"must be a positive number of seconds, got {value!r}")
-    return number
-
-
-def _non_negative_number(value: Any, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-        raise TrutoInputError(argument, f"must be a finite number >= 0, got {value!r}")
-    return float(value)

@@ -2,8 +2,9 @@
 
 One value, :class:`AutoJoinPolicy`, taken by the scheduled auto-join DAG, ``TrutoNewChannelsSensor`` and
 ``TrutoNewChannelsTrigger``, so "a channel the bot should join" means the same thing everywhere. It only
-narrows the auto-join selection of :mod:`airflow_provider_truto.channels` (public, active, not a member,
-new): it is asked about the channels that selection would otherwise join. Pure: no Airflow, no HTTP.
+narrows the auto-join selection of :mod:`airflow_provider_truto.auto_join.selection` (public, active, not
+a member, new): it is asked about the channels that selection would otherwise join. Pure: no Airflow, no
+HTTP.
 
 - ``include``: shell-style globs on the channel name (``eng-*``, ``support-??``, ``[!x]*``); none means
   every name. Matching ignores case (Slack keeps channel names lower-case, so ``ENG-*`` is taken to mean

@@ -1,7 +1,7 @@
 """Budgets kept in Redis, shared by every worker on every host (``airflow-provider-truto[redis]``).
 
 Each budget is one key holding ``"<tat> <stamp>"`` (integer microseconds of Redis's clock), updated by one
-Lua script per reservation: the GCRA of :mod:`airflow_provider_truto.ratelimit`, with Redis's ``TIME`` as
+Lua script per reservation: the GCRA of :mod:`airflow_provider_truto.pacing.limits`, with Redis's ``TIME`` as
 the clock so hosts with skewed clocks agree. A key expires on its own a window after its state stops
 mattering. Keys name hashes, never a token or an account id.
 
@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_truto.ratelimit import RateLimit, horizon_micros, interval_micros
+from airflow_provider_truto.pacing.limits import RateLimit, horizon_micros, interval_micros
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import redis
 
-    from airflow_provider_truto.ratelimit import SharedRateLimiter
+    from airflow_provider_truto.pacing.lock_files import SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ REDIS_TIMEOUT_SECONDS = 0.25
 REPROBE_SECONDS = 5.0
 _SSL_EXTRAS = ("ssl", "ssl_cert_reqs", "ssl_ca_certs", "ssl_keyfile", "ssl_certfile", "ssl_check_hostname")
 
-# The GCRA of ratelimit.gcra_reserve / gcra_pause, line for line, on Redis's clock. Integer microseconds
+# The GCRA of limits.gcra_reserve / gcra_pause, line for line, on Redis's clock. Integer microseconds
 # below 2^53 are exact in Lua's doubles; numbers are stored with %.0f, since Lua's default format keeps
 # only 14 digits. ARGV: "reserve" or "pause", the interval or the pause (us), the horizon (us), the time
 # the key outlives its state (ms). Returns {microseconds to wait, Redis's now}.
@@ -122,7 +122,7 @@ class RedisSettings:
         return f"redis://{self.host}:{self.port}/{self.db}"
 
     def budget(self, key: str, limit: RateLimit, *, fallback: SharedRateLimiter) -> RedisBudget:
-        """The budget kept in ``key`` (see :class:`~airflow_provider_truto.ratelimit.SharedBudgets`)."""
+        """The budget kept in ``key`` (see :class:`~airflow_provider_truto.pacing.budgets.SharedBudgets`)."""
         return RedisBudget(self, key, limit, fallback=fallback)
 
 

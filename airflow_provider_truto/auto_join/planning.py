@@ -1,28 +1,28 @@
-"""The auto-join job's two ends: plan which channels to join, and sum up what happened.
+"""The auto-join job's first end: which accounts, which of their channels, and how they are cut into the
+mapped join tasks.
 
-Used by ``example_truto_auto_join_channels``; kept in the package so it is tested and reusable. The join
-itself is ``JoinChannelOperator`` mapped over the planned batches.
+Used by ``example_truto_auto_join_channels``'s planning task; the join itself is ``JoinChannelOperator``
+mapped over the planned batches, and :mod:`~airflow_provider_truto.auto_join.report` sums up what
+happened.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from airflow_provider_truto.channels import ChannelRef, auto_join_cutoff, plan_batches, select_auto_join
-from airflow_provider_truto.exceptions import (
-    TrutoAccountBlockedError,
-    TrutoAuthError,
-    TrutoError,
-    TrutoInputError,
-    TrutoNotFoundError,
-)
-from airflow_provider_truto.policy import AutoJoinPolicy, parse_account_policies
+from airflow_provider_truto.auto_join.outcomes import is_account_wide
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy, parse_account_policies
+from airflow_provider_truto.auto_join.report import describe_left_out
+from airflow_provider_truto.auto_join.selection import ChannelRef, select_auto_join
+from airflow_provider_truto.auto_join.timestamps import parse_timestamp
+from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,22 @@ class AutoJoinPlan:
     dry_run: bool = False
 
 
+class TrutoReader(Protocol):
+    """What planning reads through: :class:`~airflow_provider_truto.hooks.truto.TrutoHook` is one."""
+
+    def account_id(self, integrated_account_id: str | None = None) -> str: ...
+
+    def list_channels(
+        self, integrated_account_id: str | None = None, *, limit: int | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def list_integrated_accounts(
+        self, *, limit: int | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]: ...
+
+
 def plan_auto_join(
-    truto_conn_id: str,
+    hook: TrutoReader,
     *,
     integrated_account_id: str | None = None,
     integrated_account_ids: str | Sequence[str] | None = None,
@@ -61,6 +75,8 @@ def plan_auto_join(
 ) -> AutoJoinPlan:
     """List each account's channels (every page), select the new public ones, cut them into batches.
 
+    ``hook`` reads Truto (a :class:`~airflow_provider_truto.hooks.truto.TrutoHook`; the caller closes it).
+
     ``policy`` (default: :class:`AutoJoinPolicy`'s defaults) applies to every account;
     ``account_policies`` maps an account id to its own ``include`` / ``exclude`` / ``include_shared``
     (keys it leaves out keep ``policy``'s). A policy for an account this run does not select is a
@@ -71,13 +87,10 @@ def plan_auto_join(
     good (needs re-auth, blocked, missing scope, gone) is reported with its reason and left out, and the
     others go on; a transient failure still fails the task, so the run is retried.
     """
-    from airflow_provider_truto.hooks.truto import TrutoHook
-
     base = policy if policy is not None else AutoJoinPolicy()
     policies = parse_account_policies(account_policies, base)
     if not isinstance(dry_run, bool):
         raise TrutoInputError("dry_run", f"must be true or false, got {dry_run!r}")
-    hook = TrutoHook(truto_conn_id)
     cutoff = auto_join_cutoff(created_after, last_success_start, overlap)
     log.info("Joining channels created after %s", cutoff.isoformat() if cutoff else "any time (first run)")
     accounts: dict[str, dict[str, Any]] = {}
@@ -100,8 +113,8 @@ def plan_auto_join(
         try:
             channels = hook.list_channels(account, limit=LIST_PAGE_SIZE, **options)
             selected = select_auto_join(channels, cutoff, left_out, rules)
-        except (TrutoAuthError, TrutoAccountBlockedError, TrutoNotFoundError) as error:
-            if not several:
+        except TrutoError as error:
+            if not several or not is_account_wide(error):
                 raise
             return account, error, left_out
         log.info(
@@ -127,7 +140,6 @@ def plan_auto_join(
             "error": None,
         }
         selected.extend({**ref, "integrated_account_id": account} for ref in result)
-    hook.close()
     if dry_run:
         log.info("Dry run: %d channels would be joined; no join task is planned", len(selected))
         return AutoJoinPlan(batches=[], accounts=accounts, dry_run=True)
@@ -153,13 +165,9 @@ def check_policy_accounts(
         )
 
 
-def describe_left_out(left_out: Mapping[str, int]) -> str:
-    """``12 excluded by name, 3 shared with other organisations, ...``: the largest count first."""
-    ordered = sorted(left_out.items(), key=lambda item: (-item[1], item[0]))
-    return ", ".join(f"{count} {reason}" for reason, count in ordered if count) or "none"
-
-
-def resolve_accounts(hook: Any, wanted: str | Sequence[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+def resolve_accounts(
+    hook: TrutoReader, wanted: str | Sequence[str]
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """The account ids to work on, and the accounts discovery left out (with why).
 
     ``"all"``: every account of the token's environment that is active, not a read-only sandbox, and
@@ -197,131 +205,60 @@ def discover_joinable_accounts(
     return chosen, left_out
 
 
-@dataclass
-class AutoJoinSummary:
-    """What one auto-join run did (or, in a dry run, would do), overall and per account."""
+def plan_batches(
+    channels: Sequence[ChannelRef], *, max_tasks: int, accounts_per_task: int = 16, batch_size: int = 250
+) -> list[list[ChannelRef]]:
+    """Cut a selection into at most ``max_tasks`` mapped tasks.
 
-    joined: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    per_account: dict[str, Counter[str]] = field(default_factory=dict)
-    account_errors: dict[str, str] = field(default_factory=dict)
-    dry_run: bool = False
-    # What the selection found per account: {"selected": n, "first": [names], "left_out": {reason: n}}.
-    selection: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def selected(self) -> int:
-        return sum(int(facts["selected"]) for facts in self.selection.values())
-
-    @property
-    def left_out(self) -> Counter[str]:
-        total: Counter[str] = Counter()
-        for facts in self.selection.values():
-            total.update(facts["left_out"])
-        return total
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dry_run": self.dry_run,
-            "selected": self.selected,
-            "left_out": dict(sorted(self.left_out.items())),
-            "joined": self.joined,
-            "skipped": sum(self.skipped.values()),
-            "skipped_reasons": dict(self.skipped),
-            "failed": len(self.failed),
-            "failed_channels": self.failed[:100],
-            "accounts": {account: dict(counts) for account, counts in sorted(self.per_account.items())},
-            "account_errors": dict(sorted(self.account_errors.items())),
-            "selection": dict(sorted(self.selection.items())),
-        }
-
-    def lines(self) -> list[str]:
-        if self.dry_run:
-            lines = [f"Auto-join (dry run): would join {self.selected} channels; no join request was sent"]
-            for account, facts in sorted(self.selection.items()):
-                names = ", ".join(facts["first"])
-                more = facts["selected"] - len(facts["first"])
-                lines.append(
-                    f"  account {account}: would join {facts['selected']}"
-                    + (f": {names}" if names else "")
-                    + (f" (+{more} more)" if more > 0 else "")
-                )
-        else:
-            reasons = (
-                ", ".join(f"{reason}: {count}" for reason, count in sorted(self.skipped.items())) or "none"
-            )
-            lines = [
-                f"Auto-join: joined {self.joined}, skipped {sum(self.skipped.values())} ({reasons}), "
-                f"failed {len(self.failed)}"
-            ]
-            if len(self.per_account) > 1 or self.account_errors:
-                for account, counts in sorted(self.per_account.items()):
-                    lines.append(
-                        f"  account {account}: joined {counts['joined']}, skipped {counts['skipped']}, "
-                        f"failed {counts['failed']}"
-                    )
-        lines.extend(
-            f"  account {account}: {error}" for account, error in sorted(self.account_errors.items())
-        )
-        lines.append(f"  left out: {describe_left_out(self.left_out)}")
-        lines.extend(f"  failed: {c['name']} ({c['id']}): {c['reason']}" for c in self.failed[:20])
-        return lines
-
-    def raise_if_failed(self) -> None:
-        if self.failed:
-            raise TrutoError(
-                f"{len(self.failed)} channels were not joined; the next run tries them again "
-                f"(first: {self.failed[0]['name']}: {self.failed[0]['reason']})"
-            )
-
-
-def summarise(
-    batches: Sequence[Sequence[Mapping[str, Any]]] | None,
-    outcomes: Iterable[Sequence[Mapping[str, Any]] | None] | None,
-    accounts: Mapping[str, Mapping[str, Any]],
-    *,
-    dry_run: bool = False,
-) -> AutoJoinSummary:
-    """Match the planned channels against the mapped joins' outcomes.
-
-    A mapped task that failed leaves no outcome; its channels count as failed, never as joined. No plan
-    at all means the selection itself failed, which must fail the run too. ``accounts`` is the plan's
-    per-account facts: what was selected and what each rule left out.
+    Up to ``max_tasks`` channels get one task each (one line per channel in the grid). More channels of
+    one account go in even batches of about ``batch_size`` (more when ``max_tasks`` would be exceeded):
+    one account's joins are paced by its own rate limit, so running them in parallel gains nothing, and
+    a first run over thousands of channels pays the per-task overhead a few times, not thousands, far
+    below ``max_map_length``.
+    Channels of many accounts are grouped by account, about ``accounts_per_task`` accounts to a task, so
+    each task can work its accounts in parallel (each account is limited on its own, the token on top).
     """
-    if batches is None:
-        raise TrutoError("the channel selection did not finish, so nothing was joined; see its log")
-    summary = AutoJoinSummary(dry_run=dry_run)
-    for account, facts in accounts.items():
-        summary.per_account.setdefault(account, Counter())
-        if facts.get("error"):
-            summary.account_errors[account] = str(facts["error"])
-        else:
-            summary.selection[account] = {
-                "selected": int(facts.get("selected") or 0),
-                "first": [str(name) for name in facts.get("first") or []],
-                "left_out": {str(k): int(v) for k, v in (facts.get("left_out") or {}).items()},
-            }
-    seen: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for batch_outcomes in outcomes or []:
-        for done in batch_outcomes or []:
-            seen[(str(done.get("integrated_account_id")), str(done["id"]))] = done
-    for batch in batches or []:
-        for channel in batch:
-            account = str(channel.get("integrated_account_id"))
-            counts = summary.per_account.setdefault(account, Counter())
-            outcome = seen.get((account, str(channel["id"])))
-            result = outcome["outcome"] if outcome else "failed"
-            counts[result] += 1
-            if result == "joined":
-                summary.joined += 1
-            elif result == "skipped":
-                summary.skipped[str(outcome["reason"] if outcome else "")] += 1
-            else:
-                reason = (
-                    outcome["reason"]
-                    if outcome
-                    else "its join task failed (joined or not, the next run checks)"
-                )
-                summary.failed.append({"id": channel["id"], "name": channel.get("name"), "reason": reason})
-    return summary
+    if max_tasks < 1:
+        raise TrutoInputError("max_tasks", f"must be at least 1, got {max_tasks}")
+    if accounts_per_task < 1:
+        raise TrutoInputError("accounts_per_task", f"must be at least 1, got {accounts_per_task}")
+    if len(channels) <= max_tasks:
+        return [[channel] for channel in channels]
+    by_account: dict[str | None, list[ChannelRef]] = {}
+    for channel in channels:
+        by_account.setdefault(channel.get("integrated_account_id"), []).append(channel)
+    if len(by_account) == 1:
+        size = math.ceil(len(channels) / min(max_tasks, math.ceil(len(channels) / batch_size)))
+        return [list(channels[start : start + size]) for start in range(0, len(channels), size)]
+    tasks: list[list[ChannelRef]] = [
+        [] for _ in range(min(max_tasks, math.ceil(len(by_account) / accounts_per_task)))
+    ]
+    # Largest accounts first, each to the task with the fewest channels so far: tasks end close together.
+    for account_channels in sorted(by_account.values(), key=len, reverse=True):
+        min(tasks, key=len).extend(account_channels)
+    return tasks
+
+
+def batch_label(batch: Sequence[Mapping[str, Any]]) -> str:
+    """A mapped task's label: the channel's name, or the first name and how many more."""
+    if not batch:
+        return "no channels"
+    first = str(batch[0].get("name") or batch[0].get("id"))
+    return first if len(batch) == 1 else f"{first} +{len(batch) - 1} more"
+
+
+def auto_join_cutoff(
+    created_after: Any, last_success_start: datetime | None, overlap: timedelta
+) -> datetime | None:
+    """The creation time after which a channel counts as new.
+
+    An explicit ``created_after`` wins. Otherwise: the start of the last successful run, less a generous
+    overlap (clock skew, channels created while that run was listing). A data interval is no safe
+    cutoff: in Airflow 3 an ``@hourly`` cron schedule has a zero-length one, and failed runs leave gaps.
+    With no successful run yet, every channel is new (``None``).
+    """
+    if created_after not in (None, ""):
+        return parse_timestamp(created_after)
+    if last_success_start is None:
+        return None
+    return parse_timestamp(last_success_start, "last_success_start") - overlap

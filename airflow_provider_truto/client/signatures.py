@@ -1,9 +1,9 @@
 """Methods that take one value's arguments: a signature spelled once, for several methods.
 
 ``TrutoClient.request`` and ``AsyncTrutoClient.request`` take the arguments of one
-:class:`~airflow_provider_truto.wire.ApiCall`; the ``unified`` methods of both clients and of the hook
-those of one :class:`~airflow_provider_truto.wire.UnifiedCall`. Rather than restate them, each
-method is written as ``def request(self, call: ApiCall)`` and decorated with ``@taking(ApiCall)``: its
+:class:`~airflow_provider_truto.client.request.ApiCall`; the ``unified`` methods of both clients and of the
+hook those of one :class:`~airflow_provider_truto.client.request.UnifiedCall`. Rather than restate them,
+each method is written as ``def request(self, call: ApiCall)`` and decorated with ``@taking(ApiCall)``: its
 callers pass the value's arguments, typed as such, and the method receives them made into the value.
 """
 

@@ -2,12 +2,13 @@
 
 :class:`BaseTrutoClient` holds the config, the rate-limit budgets, the retry policy and the network
 settings, and makes the pieces each call goes through: the prepared request
-(:mod:`~airflow_provider_truto.wire`), the answer decoder
-(:mod:`~airflow_provider_truto.answers`) and the cursor walk (:mod:`~airflow_provider_truto.pagination`).
+(:mod:`~airflow_provider_truto.client.request`), the answer decoder
+(:mod:`~airflow_provider_truto.client.response`) and the cursor walk
+(:mod:`~airflow_provider_truto.client.pagination`).
 Its two subclasses only add their transport's attempt and their loops around these pieces, and wait
 for the budgets' slot their own way (both reserve it with ``RateLimiters.reserve``):
-:class:`~airflow_provider_truto.client.TrutoClient` (requests, ``time.sleep``) and
-:class:`~airflow_provider_truto.async_client.AsyncTrutoClient` (httpx, ``asyncio.sleep``).
+:class:`~airflow_provider_truto.client.sync_client.TrutoClient` (requests, ``time.sleep``) and
+:class:`~airflow_provider_truto.client.async_client.AsyncTrutoClient` (httpx, ``asyncio.sleep``).
 """
 
 from __future__ import annotations
@@ -16,25 +17,32 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_truto.answers import AnswerDecoder, PauseBudget
-from airflow_provider_truto.config import TrutoConfig
-from airflow_provider_truto.network import NetworkSettings, network_settings
-from airflow_provider_truto.pagination import CursorWalk
-from airflow_provider_truto.ratelimit import RateLimiters
-from airflow_provider_truto.retry import retry_policy
-from airflow_provider_truto.wire import ApiCall, PreparedRequest, UnifiedCall, UnifiedList, unified_path
+from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.network import NetworkSettings, network_settings
+from airflow_provider_truto.client.pagination import CursorWalk
+from airflow_provider_truto.client.request import (
+    ApiCall,
+    PreparedRequest,
+    UnifiedCall,
+    UnifiedList,
+    unified_path,
+)
+from airflow_provider_truto.client.response import AnswerDecoder, PauseBudget
+from airflow_provider_truto.client.retry import retry_policy
+from airflow_provider_truto.pacing.budgets import RateLimiters
 
 MAX_POOLED_CONNECTIONS = 64
 
-client_log = logging.getLogger("airflow_provider_truto.client")
+client_log = logging.getLogger("airflow_provider_truto.client.sync_client")
 
 
 class BaseTrutoClient:
-    """The shared half of a Truto client; use :class:`~airflow_provider_truto.client.TrutoClient` or
-    :class:`~airflow_provider_truto.async_client.AsyncTrutoClient`.
+    """The shared half of a Truto client; use
+    :class:`~airflow_provider_truto.client.sync_client.TrutoClient` or
+    :class:`~airflow_provider_truto.client.async_client.AsyncTrutoClient`.
 
     :param config: the token, base URL, timeouts, retry and rate-limit settings.
-    :param log: where retries are logged (default: the ``airflow_provider_truto.client`` logger).
+    :param log: where retries are logged (default: the ``airflow_provider_truto.client.sync_client`` logger).
     """
 
     def __init__(self, config: TrutoConfig, *, log: logging.Logger | Any = None) -> None:
@@ -45,7 +53,7 @@ class BaseTrutoClient:
         )
         self._limiters = RateLimiters(
             config.pacing_scope,
-            token_limit=config.token_rate_limit,
+            token_limit=config.environment_rate_limit,
             account_limit=config.account_rate_limit,
             redis=config.rate_limit_redis,
         )

@@ -21,15 +21,15 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_truto import __version__
-from airflow_provider_truto.exceptions import TrutoInputError
-from airflow_provider_truto.query import encode_query
-from airflow_provider_truto.signatures import taking
-from airflow_provider_truto.unified_api import (
+from airflow_provider_truto.client.query import encode_query
+from airflow_provider_truto.client.signatures import taking
+from airflow_provider_truto.client.unified_api import (
     METHODS_WITH_RESOURCE_ID,
     UNIFIED_METHODS,
     check_response_format,
 )
-from airflow_provider_truto.validation import require_id
+from airflow_provider_truto.client.validation import require_segment
+from airflow_provider_truto.exceptions import TrutoInputError
 
 USER_AGENT = f"airflow-provider-truto/{__version__}"
 WRITE_METHODS = frozenset({"POST", "PATCH"})
@@ -126,15 +126,9 @@ def json_body(body: Mapping[str, Any] | None, argument: str = "body") -> bytes |
 
 
 def path_segment(argument: str, value: Any) -> str:
-    """One path segment from an argument, percent-quoted (``/``, ``?`` and ``#`` included).
-
-    ``.`` and ``..`` are refused: quoting leaves them as they are, and HTTP clients resolve them, so
-    ``get_channel(".")`` would fetch the channel list and ``..`` would reach another endpoint.
-    """
-    value = require_id(argument, value)
-    if value in (".", ".."):
-        raise TrutoInputError(argument, f"must not be {value!r}: it would change the path of the call")
-    return quote(value, safe="")
+    """One path segment from an argument (:func:`~airflow_provider_truto.client.validation.require_segment`),
+    percent-quoted (``/``, ``?`` and ``#`` included)."""
+    return quote(require_segment(argument, value), safe="")
 
 
 # -- the unified API -------------------------------------------------------------------------------------
@@ -178,12 +172,10 @@ class UnifiedCall:
 
 def unified_path(model: str, resource: str, method: str, resource_id: str | None) -> tuple[str, str]:
     """The HTTP method and path of a unified call; unknown method names are custom methods (POST)."""
-    segments = []
-    for argument, value in (("model", model), ("resource", resource), ("method", method)):
-        require_id(argument, value)
-        if "/" in value or value != value.strip():
-            raise TrutoInputError(argument, f"must be a single path segment, got {value!r}")
-        segments.append(path_segment(argument, value))
+    segments = [
+        quote(require_segment(argument, value, name=True), safe="")
+        for argument, value in (("model", model), ("resource", resource), ("method", method))
+    ]
     base = f"/unified/{segments[0]}/{segments[1]}"
     if method in METHODS_WITH_RESOURCE_ID:
         return UNIFIED_METHODS[method], f"{base}/{path_segment('resource_id', resource_id)}"

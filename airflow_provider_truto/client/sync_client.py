@@ -1,10 +1,13 @@
 """TrutoClient: Truto's API over one pooled, keep-alive ``requests.Session`` (the sync transport).
 
-No Airflow here: the hook turns a connection into a :class:`~airflow_provider_truto.config.TrutoConfig`
-and hands it over. What a call is (:mod:`~airflow_provider_truto.wire`), how an answer is decoded
-(:mod:`~airflow_provider_truto.answers`), how a list is walked (:mod:`~airflow_provider_truto.pagination`)
-and the retry policy (:mod:`~airflow_provider_truto.retry`) are shared with
-:class:`~airflow_provider_truto.async_client.AsyncTrutoClient`; this module sends the bytes and sleeps.
+No Airflow here: the hook turns a connection into a
+:class:`~airflow_provider_truto.client.config.TrutoConfig` and hands it over. What a call is
+(:mod:`~airflow_provider_truto.client.request`), how an answer is decoded
+(:mod:`~airflow_provider_truto.client.response`), how a list is walked
+(:mod:`~airflow_provider_truto.client.pagination`) and the retry policy
+(:mod:`~airflow_provider_truto.client.retry`) are shared with
+:class:`~airflow_provider_truto.client.async_client.AsyncTrutoClient`; this module sends the bytes and
+sleeps.
 """
 
 from __future__ import annotations
@@ -18,13 +21,11 @@ import requests
 import requests.adapters
 import tenacity
 
-from airflow_provider_truto.answers import STREAM_CHUNK_BYTES, AnswerDecoder
-from airflow_provider_truto.base_client import MAX_POOLED_CONNECTIONS, BaseTrutoClient
-from airflow_provider_truto.config import TrutoConfig
-from airflow_provider_truto.deadline import Deadline, DeadlineAdapter
-from airflow_provider_truto.exceptions import TrutoError
-from airflow_provider_truto.network import NetworkSettings
-from airflow_provider_truto.wire import (
+from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, BaseTrutoClient
+from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.deadline import Deadline, DeadlineAdapter
+from airflow_provider_truto.client.network import NetworkSettings
+from airflow_provider_truto.client.request import (
     ApiCall,
     PreparedRequest,
     UnifiedCall,
@@ -32,7 +33,10 @@ from airflow_provider_truto.wire import (
     default_headers,
     takes_api_call,
     takes_unified_call,
+    takes_unified_list,
 )
+from airflow_provider_truto.client.response import STREAM_CHUNK_BYTES, AnswerDecoder
+from airflow_provider_truto.exceptions import TrutoError
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ class TrutoClient(BaseTrutoClient):
     def request(self, call: ApiCall) -> Any:
         """Send one call, retrying what the policy allows, and return the decoded JSON answer.
 
-        Takes :class:`~airflow_provider_truto.wire.ApiCall`'s arguments: ``method``, ``path``, then
+        Takes :class:`~airflow_provider_truto.client.request.ApiCall`'s arguments: ``method``, ``path``, then
         keyword-only ``query``, ``body`` and ``idempotency_key``. A POST or PATCH carries one
         ``Idempotency-Key``, generated unless given, and the same on every retry, so a retried write can
         never act twice.
@@ -84,7 +88,7 @@ class TrutoClient(BaseTrutoClient):
     def unified(self, call: UnifiedCall) -> Any:
         """One call to ``/unified/{model}/{resource}[/{id}|/{custom method}]`` (a list returns one page).
 
-        Takes :class:`~airflow_provider_truto.wire.UnifiedCall`'s arguments. A custom method's
+        Takes :class:`~airflow_provider_truto.client.request.UnifiedCall`'s arguments. A custom method's
         answer wrapped as ``{"result": {...}}`` is unwrapped.
         """
         return self.call_unified(call)
@@ -100,46 +104,25 @@ class TrutoClient(BaseTrutoClient):
         query: Mapping[str, Any] | None = None,
         limit: int | None = None,
         max_pages: int | None = None,
-        page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield the items of a cursor-paginated list, one page in memory at a time.
+        """Yield the items of a cursor-paginated list, one page in memory at a time (``limit``: page size).
 
-        ``limit`` is the page size (``page_size``, its former name, still works). Keeps going while
-        ``next_cursor`` is set, even past an empty page (Slack sends those), up to the connection's
-        ``page_cap``: a list still going after that many pages is an error, not a loop. ``max_pages``
-        instead stops early, quietly, after that many pages.
+        Keeps going while ``next_cursor`` is set, even past an empty page (Slack sends those), up to the
+        connection's ``page_cap``: a list still going after that many pages is an error, not a loop.
+        ``max_pages`` instead stops early, quietly, after that many pages.
         """
-        walk = self._walk(path, query, _page_size(limit, page_size), max_pages)
+        walk = self._walk(path, query, limit, max_pages)
         while (page_query := walk.next_query()) is not None:
             yield from walk.take(self.request("GET", path, query=page_query))
 
-    def paginate_unified(
-        self,
-        model: str,
-        resource: str,
-        *,
-        integrated_account_id: str | None = None,
-        query: Mapping[str, Any] | None = None,
-        limit: int | None = None,
-        max_pages: int | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Every item of a unified list, page by page (``limit``: the page size; ``page_size``, its former
-        name, still works). Its arguments are :class:`~airflow_provider_truto.wire.UnifiedList`'s,
-        spelled out for ``page_size``."""
-        return self.list_unified(
-            UnifiedList(
-                model,
-                resource,
-                integrated_account_id=integrated_account_id,
-                query=query,
-                limit=_page_size(limit, page_size),
-                max_pages=max_pages,
-            )
-        )
-
+    @takes_unified_list
     def list_unified(self, listing: UnifiedList) -> Iterator[dict[str, Any]]:
-        """:meth:`paginate_unified` for a list already made into a :class:`UnifiedList`."""
+        """Every item of a unified list, page by page; takes
+        :class:`~airflow_provider_truto.client.request.UnifiedList`'s arguments (``limit``: the page size)."""
+        return self.walk_unified(listing)
+
+    def walk_unified(self, listing: UnifiedList) -> Iterator[dict[str, Any]]:
+        """:meth:`list_unified` for a list already made into a :class:`UnifiedList`."""
         path, query = self._unified_list(listing)
         return self.paginate(path, query=query, limit=listing.limit, max_pages=listing.max_pages)
 
@@ -187,22 +170,8 @@ class TrutoClient(BaseTrutoClient):
         return failure
 
 
-def _page_size(limit: int | None, page_size: int | None) -> int | None:
-    """``limit``, or the deprecated ``page_size`` of older callers."""
-    if page_size is None:
-        return limit
-    import warnings
-
-    warnings.warn(
-        "TrutoClient's 'page_size' argument is now 'limit', as everywhere else; 'page_size' will be removed",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return page_size if limit is None else limit
-
-
 def _session(network: NetworkSettings) -> requests.Session:
-    """A session with the client's proxy and CA bundle (:mod:`~airflow_provider_truto.network`).
+    """A session with the client's proxy and CA bundle (:mod:`~airflow_provider_truto.client.network`).
 
     ``trust_env`` is off: requests would otherwise scan the whole environment twice per request for
     proxies (a third of a loopback call's cost), and read it its own way.
@@ -218,40 +187,3 @@ def _session(network: NetworkSettings) -> requests.Session:
     session.verify = network.requests_verify()
     session.trust_env = False
     return session
-
-
-# Names that lived in this module before the client was split by job; still importable from here.
-_MOVED = {
-    "airflow_provider_truto.answers": (
-        "AnswerReader decode_answer decode_text error_from_answer parse_retry_after redirect_error"
-    ),
-    "airflow_provider_truto.config": (
-        "DEFAULT_ACCOUNT_RATE_LIMIT DEFAULT_BASE_URL DEFAULT_MAX_RESPONSE_MB DEFAULT_MAX_RETRIES "
-        "DEFAULT_MAX_RETRY_WAIT_SECONDS DEFAULT_PAGE_CAP DEFAULT_TIMEOUT_SECONDS DEFAULT_TOKEN_RATE_LIMIT "
-        "clean_token normalise_base_url"
-    ),
-    "airflow_provider_truto.exceptions": (
-        "BODY_EXCERPT_CHARS TrutoConnectionError TrutoHTTPError TrutoInputError TrutoInvalidResponseError "
-        "TrutoRedirectError error_for_status"
-    ),
-    "airflow_provider_truto.pagination": "next_cursor page_items",
-    "airflow_provider_truto.query": "encode_query",
-    "airflow_provider_truto.ratelimit": "RateLimit RateLimiters",
-    "airflow_provider_truto.ratelimit_redis": "RedisSettings",
-    "airflow_provider_truto.redaction": "Secret redact redact_value",
-    "airflow_provider_truto.retry": "retry_policy",
-    "airflow_provider_truto.unified_api": "UNIFIED_METHODS",
-    "airflow_provider_truto.validation": "optional_count require_count require_id",
-    "airflow_provider_truto.wire": "USER_AGENT json_body path_segment query_pairs unified_path",
-}
-_MODULE_OF = {name: module for module, names in _MOVED.items() for name in names.split()}
-# ``import *`` gives what it gave before the split (the module had no __all__ then).
-__all__ = ["TrutoClient", "TrutoConfig", "log", *sorted(_MODULE_OF)]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MODULE_OF:
-        import importlib
-
-        return getattr(importlib.import_module(_MODULE_OF[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,23 +1,28 @@
 """TrutoConfig: everything a Truto client needs, sync or async, read once from a connection by the hook.
 
 Pure: no HTTP, no Airflow. The hook builds one config per connection and hands it to both clients, and
-to anything that only needs a setting (which account a call acts on), without opening a session.
+to anything that only needs a setting (which account a call acts on), without opening a session. The one
+owner of the connection's defaults: the connection form's texts are tested against them.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from airflow_provider_truto.client.redaction import Secret
+from airflow_provider_truto.client.validation import (
+    require_count,
+    require_id,
+    require_positive,
+    require_whole,
+)
 from airflow_provider_truto.exceptions import TrutoInputError
-from airflow_provider_truto.ratelimit import RateLimit
-from airflow_provider_truto.redaction import Secret
-from airflow_provider_truto.validation import require_count, require_id
+from airflow_provider_truto.pacing.limits import RateLimit
 
 if TYPE_CHECKING:
-    from airflow_provider_truto.ratelimit_redis import RedisSettings
+    from airflow_provider_truto.pacing.redis_store import RedisSettings
 
 DEFAULT_BASE_URL = "https://api.truto.one"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -28,7 +33,7 @@ DEFAULT_PAGE_CAP = 10_000
 DEFAULT_MAX_RESPONSE_MB = 50.0
 # Truto's documented limits; "off" in a connection extra switches pacing off (the server still answers 429).
 DEFAULT_ACCOUNT_RATE_LIMIT = RateLimit(50, 10.0)
-DEFAULT_TOKEN_RATE_LIMIT = RateLimit(500, 10.0)
+DEFAULT_ENVIRONMENT_RATE_LIMIT = RateLimit(500, 10.0)  # per API token: a token belongs to one environment
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class TrutoConfig:
     max_retries: int = DEFAULT_MAX_RETRIES
     max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT_SECONDS
     account_rate_limit: RateLimit | None = DEFAULT_ACCOUNT_RATE_LIMIT
-    token_rate_limit: RateLimit | None = DEFAULT_TOKEN_RATE_LIMIT
+    environment_rate_limit: RateLimit | None = DEFAULT_ENVIRONMENT_RATE_LIMIT
     # The budgets in Redis, shared by every host (extra rate_limit_redis_conn_id); None: lock files.
     rate_limit_redis: RedisSettings | None = None
     page_cap: int = DEFAULT_PAGE_CAP
@@ -51,20 +56,9 @@ class TrutoConfig:
     def __post_init__(self) -> None:
         token = Secret(self.token) if isinstance(self.token, str) else self.token
         object.__setattr__(self, "token", clean_token(token, "token"))
-        for name in ("timeout", "max_retry_wait"):
-            seconds = getattr(self, name)
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, (int, float))
-                or not 0 < seconds < math.inf
-            ):
-                raise TrutoInputError(name, f"must be a positive, finite number of seconds, got {seconds!r}")
-        if (
-            isinstance(self.max_retries, bool)
-            or not isinstance(self.max_retries, int)
-            or self.max_retries < 0
-        ):
-            raise TrutoInputError("max_retries", f"must be a whole number >= 0, got {self.max_retries!r}")
+        require_positive("timeout", self.timeout)
+        require_positive("max_retry_wait", self.max_retry_wait)
+        require_whole("max_retries", self.max_retries)
         require_count("page_cap", self.page_cap)
         require_count("max_response_bytes", self.max_response_bytes)
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))

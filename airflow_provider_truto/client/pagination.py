@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_truto.client.validation import optional_count
 from airflow_provider_truto.exceptions import TrutoInvalidResponseError
-from airflow_provider_truto.validation import optional_count
 
 
 class CursorWalk:

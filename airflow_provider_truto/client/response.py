@@ -1,7 +1,7 @@
 """One attempt's answer, decoded the same way whichever transport read it.
 
-A transport (requests in :class:`~airflow_provider_truto.client.TrutoClient`, httpx in
-:class:`~airflow_provider_truto.async_client.AsyncTrutoClient`) only moves bytes: it hands an
+A transport (requests in :class:`~airflow_provider_truto.client.sync_client.TrutoClient`, httpx in
+:class:`~airflow_provider_truto.client.async_client.AsyncTrutoClient`) only moves bytes: it hands an
 :class:`AnswerDecoder` the status and headers (:meth:`~AnswerDecoder.head`), then the body's chunks
 (:meth:`~AnswerDecoder.read` / :meth:`~AnswerDecoder.aread`), then asks for the result
 (:meth:`~AnswerDecoder.result`), or for the error a library's exception stands for
@@ -24,6 +24,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from airflow_provider_truto.client.redaction import redact, redact_value
 from airflow_provider_truto.exceptions import (
     BODY_EXCERPT_CHARS,
     TrutoConnectionError,
@@ -33,9 +34,8 @@ from airflow_provider_truto.exceptions import (
     TrutoRedirectError,
     error_for_status,
 )
-from airflow_provider_truto.redaction import redact, redact_value
 
-log = logging.getLogger("airflow_provider_truto.client")  # the name users' log settings know
+log = logging.getLogger("airflow_provider_truto.client.sync_client")  # the name users' log settings know
 
 STREAM_CHUNK_BYTES = 64 * 1024
 
@@ -144,8 +144,9 @@ class AnswerReader:
     """One attempt's body, read under the limits both transports share.
 
     - A total deadline: the connection's ``timeout`` covers the whole answer, not each read. The sync
-      transport also cuts its socket at the deadline (:mod:`airflow_provider_truto.deadline`), the async
-      one runs the attempt within it (``async_client.within_deadline``); both check between chunks.
+      transport also cuts its socket at the deadline (:mod:`airflow_provider_truto.client.deadline`),
+      the async one runs the attempt within it (``async_client.within_deadline``); both check between
+      chunks.
     - A size cap: an answer announcing or reaching more than ``max_bytes`` is refused while it streams,
       so memory stays bounded by the cap, not by what a server sends.
     """

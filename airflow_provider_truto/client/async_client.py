@@ -1,10 +1,11 @@
 """AsyncTrutoClient: Truto's API over one ``httpx.AsyncClient`` (the async transport, for triggers).
 
-The same calls, retries, pacing, checks and errors as :class:`~airflow_provider_truto.client.TrutoClient`,
-from the same :class:`~airflow_provider_truto.config.TrutoConfig`: both are built on
-:class:`~airflow_provider_truto.base_client.BaseTrutoClient`, and this module only sends the bytes
-(httpx) and waits (``asyncio.sleep``), so no wait blocks the event loop. ``httpx`` is imported with this
-module, which the trigger imports only when it runs, never when a DAG is parsed.
+The same calls, retries, pacing, checks and errors as
+:class:`~airflow_provider_truto.client.sync_client.TrutoClient`, from the same
+:class:`~airflow_provider_truto.client.config.TrutoConfig`: both are built on
+:class:`~airflow_provider_truto.client.base.BaseTrutoClient`, and this module only sends the bytes (httpx)
+and waits (``asyncio.sleep``), so no wait blocks the event loop. ``httpx`` is imported with this module,
+which the trigger imports only when it runs, never when a DAG is parsed.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
-from airflow_provider_truto.answers import STREAM_CHUNK_BYTES, AnswerDecoder
-from airflow_provider_truto.base_client import MAX_POOLED_CONNECTIONS, BaseTrutoClient
-from airflow_provider_truto.config import TrutoConfig
-from airflow_provider_truto.exceptions import TrutoError
-from airflow_provider_truto.wire import (
+from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, BaseTrutoClient
+from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.request import (
     ApiCall,
     PreparedRequest,
     UnifiedCall,
@@ -31,6 +30,8 @@ from airflow_provider_truto.wire import (
     takes_unified_call,
     takes_unified_list,
 )
+from airflow_provider_truto.client.response import STREAM_CHUNK_BYTES, AnswerDecoder
+from airflow_provider_truto.exceptions import TrutoError
 
 __all__ = ["AsyncTrutoClient", "within_deadline"]
 
@@ -84,7 +85,7 @@ class AsyncTrutoClient(BaseTrutoClient):
     async def request(self, call: ApiCall) -> Any:
         """Send one call, retrying what the policy allows, and return the decoded JSON answer.
 
-        Takes :class:`~airflow_provider_truto.wire.ApiCall`'s arguments: ``method``, ``path``, then
+        Takes :class:`~airflow_provider_truto.client.request.ApiCall`'s arguments: ``method``, ``path``, then
         keyword-only ``query``, ``body`` and ``idempotency_key``. A POST or PATCH carries one
         ``Idempotency-Key``, generated unless given, and the same on every retry, so a retried write can
         never act twice.
@@ -95,7 +96,7 @@ class AsyncTrutoClient(BaseTrutoClient):
     async def unified(self, call: UnifiedCall) -> Any:
         """One call to ``/unified/{model}/{resource}[/{id}|/{custom method}]`` (a list returns one page).
 
-        Takes :class:`~airflow_provider_truto.wire.UnifiedCall`'s arguments. A custom method's
+        Takes :class:`~airflow_provider_truto.client.request.UnifiedCall`'s arguments. A custom method's
         answer wrapped as ``{"result": {...}}`` is unwrapped.
         """
         return await self.call_unified(call)
@@ -123,9 +124,13 @@ class AsyncTrutoClient(BaseTrutoClient):
                 yield item
 
     @takes_unified_list
-    def paginate_unified(self, listing: UnifiedList) -> AsyncIterator[dict[str, Any]]:
+    def list_unified(self, listing: UnifiedList) -> AsyncIterator[dict[str, Any]]:
         """Every item of a unified list, page by page; takes
-        :class:`~airflow_provider_truto.wire.UnifiedList`'s arguments (``limit``: the page size)."""
+        :class:`~airflow_provider_truto.client.request.UnifiedList`'s arguments (``limit``: the page size)."""
+        return self.walk_unified(listing)
+
+    def walk_unified(self, listing: UnifiedList) -> AsyncIterator[dict[str, Any]]:
+        """:meth:`list_unified` for a list already made into a :class:`UnifiedList`."""
         path, query = self._unified_list(listing)
         return self.paginate(path, query=query, limit=listing.limit, max_pages=listing.max_pages)
 
