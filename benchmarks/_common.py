@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_truto.testing.airflow_home import AIRFLOW, new_airflow_home
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the repository's development helpers (tests/support), beside the package
+
+from tests.support.airflow_home import AIRFLOW, new_airflow_home  # noqa: E402
 
 
 def airflow_home() -> tuple[Path, dict[str, str]]:

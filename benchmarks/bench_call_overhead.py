@@ -23,10 +23,10 @@ import httpx
 import requests
 from _common import median
 
-from airflow_provider_truto.async_client import AsyncTrutoClient
-from airflow_provider_truto.client import TrutoClient, TrutoConfig
+from airflow_provider_truto.client.async_client import AsyncTrutoClient
+from airflow_provider_truto.client.sync_client import TrutoClient, TrutoConfig
 from airflow_provider_truto.hooks.truto import TrutoHook
-from airflow_provider_truto.ratelimit import RateLimit
+from airflow_provider_truto.pacing.limits import RateLimit
 
 ACCOUNT = "bench-account"
 TOKEN = "bench-token-0123456789"

@@ -28,9 +28,9 @@ from typing import Any
 
 from _common import REPO
 
-sys.path.insert(0, str(REPO))  # tests.redis.server: the one owner of "start a redis-server"
+sys.path.insert(0, str(REPO))  # tests.support.redis_server: the one owner of "start a redis-server"
 
-from tests.redis.server import RedisServer
+from tests.support.redis_server import RedisServer
 
 TOKEN = "bench-token-0123456789"
 ACCOUNT = "workspace-1"

@@ -92,10 +92,11 @@ JOIN_RETRY_DELAY = timedelta(seconds=float(os.environ.get("TRUTO_JOIN_RETRY_DELA
 )
 def example_truto_auto_join_channels() -> None:
     @task
-    def select_new_channels() -> list[list[dict[str, Any]]]:
+    def plan_joins() -> list[list[dict[str, Any]]]:
         """List every page of every account's channels and plan the joins (filtered here, not by Truto)."""
-        from airflow_provider_truto.auto_join import plan_auto_join
-        from airflow_provider_truto.policy import AutoJoinPolicy
+        from airflow_provider_truto.auto_join.planning import plan_auto_join
+        from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+        from airflow_provider_truto.hooks.truto import TrutoHook
 
         context = get_current_context()
         params = context["params"]
@@ -104,8 +105,9 @@ def example_truto_auto_join_channels() -> None:
             exclude=params.get("exclude"),
             include_shared=params.get("include_shared", False),
         )
+        hook = TrutoHook(TRUTO_CONN_ID)
         plan = plan_auto_join(
-            TRUTO_CONN_ID,
+            hook,
             integrated_account_id=params.get("integrated_account_id"),
             integrated_account_ids=params.get("integrated_account_ids"),
             created_after=params.get("created_after"),
@@ -118,13 +120,14 @@ def example_truto_auto_join_channels() -> None:
             account_policies=params.get("account_policies"),
             dry_run=params.get("dry_run", False),
         )
+        hook.close()
         # Per-account facts travel under their own keys: only the batches are mapped over (none in a
         # dry run, so no join task exists to send a request).
         context["ti"].xcom_push(key="accounts", value=plan.accounts)
         context["ti"].xcom_push(key="dry_run", value=plan.dry_run)
         return plan.batches
 
-    batches = select_new_channels()
+    batches = plan_joins()
 
     joins = JoinChannelOperator.partial(
         task_id="join_channels",
@@ -143,11 +146,11 @@ def example_truto_auto_join_channels() -> None:
 
         Fails the run if a join failed. In a dry run: what would be joined (count, first names).
         """
-        from airflow_provider_truto.auto_join import summarise
+        from airflow_provider_truto.auto_join.report import summarise
 
         context = get_current_context()
-        accounts = context["ti"].xcom_pull(task_ids="select_new_channels", key="accounts") or {}
-        dry_run = bool(context["ti"].xcom_pull(task_ids="select_new_channels", key="dry_run"))
+        accounts = context["ti"].xcom_pull(task_ids="plan_joins", key="accounts") or {}
+        dry_run = bool(context["ti"].xcom_pull(task_ids="plan_joins", key="dry_run"))
         summary = summarise(batches, outcomes, accounts, dry_run=dry_run)
         for line in summary.lines():
             print(line)

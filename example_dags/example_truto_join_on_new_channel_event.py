@@ -22,31 +22,16 @@ so everything here is read from the environment, never computed from the clock.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import Asset, AssetWatcher, dag, task
 
+from airflow_provider_truto.auto_join.events import channels_from_events, flag_from_env, patterns_from_env
 from airflow_provider_truto.operators.instant_messaging import JoinChannelOperator
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 
 TRUTO_CONN_ID = "truto_default"
-
-
-def patterns_from_env(name: str) -> list[str]:
-    """Comma-separated globs from an environment variable (blank items dropped)."""
-    return [item.strip() for item in (os.environ.get(name) or "").split(",") if item.strip()]
-
-
-def flag_from_env(name: str) -> bool:
-    from airflow_provider_truto.exceptions import TrutoInputError
-
-    value = (os.environ.get(name) or "false").strip().lower()
-    if value not in ("true", "false"):
-        raise TrutoInputError(name, f"must be true or false, got {value!r}")
-    return value == "true"
-
 
 new_slack_channels = Asset(
     "truto_new_slack_channels",
@@ -65,28 +50,6 @@ new_slack_channels = Asset(
         )
     ],
 )
-
-
-def channels_from_events(events: Iterable[Any]) -> list[dict[str, Any]]:
-    """The channels of the triggering asset events, each (account, id) once, in event order.
-
-    An ``error`` event (the trigger met a bad token or a blocked account and stopped) fails the run with
-    the typed Truto error, so the problem shows in the UI instead of only in the triggerer's log.
-    """
-    from airflow_provider_truto.exceptions import error_from_payload
-
-    channels: dict[tuple[str, str], dict[str, Any]] = {}
-    for event in events:
-        extra = getattr(event, "extra", None) or {}
-        payload = extra.get("payload") if isinstance(extra, Mapping) else None
-        if not isinstance(payload, Mapping):
-            continue  # an event someone else recorded on the asset: nothing of ours
-        if payload.get("status") != "success":
-            raise error_from_payload(payload)
-        for channel in payload.get("channels") or []:
-            key = (str(channel.get("integrated_account_id") or ""), str(channel["id"]))
-            channels.setdefault(key, dict(channel))
-    return list(channels.values())
 
 
 @dag(

@@ -1,6 +1,6 @@
 """Fixtures shared by the suite: a sandbox on loopback, clients and connections on it, a real Airflow home.
 
-Helpers that are not fixtures live in ``tests/support.py``.
+Helpers that are not fixtures live in ``tests/support/helpers.py``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.client import TrutoClient
-from airflow_provider_truto.config import DEFAULT_MAX_RETRIES
+from airflow_provider_truto.client.sync_client import TrutoClient
+from airflow_provider_truto.client.config import DEFAULT_MAX_RETRIES
 from airflow_provider_truto.testing import TrutoSandbox
-from airflow_provider_truto.testing.airflow_home import new_airflow_home
-from tests.hostile_servers import ChannelList
-from tests.support import (
+from tests.support.airflow_home import new_airflow_home
+from tests.support.hostile_servers import ChannelList
+from tests.support.helpers import (
     ACCOUNT,
     CHANNELS,
     EXAMPLE_DAGS,

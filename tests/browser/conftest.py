@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_provider_truto.testing.airflow_home import AIRFLOW, new_airflow_home
-from tests.services import require_binary
-from tests.support import ApiServer
+from tests.support.airflow_home import AIRFLOW, new_airflow_home
+from tests.support.services import require_binary
+from tests.support.helpers import ApiServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_truto.config import DEFAULT_BASE_URL
-from airflow_provider_truto.testing.airflow_home import AIRFLOW
-from tests.support import ACCOUNT, AIRFLOW_VERSION, TOKEN, ApiServer, token_leaks
+from airflow_provider_truto.client.config import DEFAULT_BASE_URL
+from tests.support.airflow_home import AIRFLOW
+from tests.support.helpers import ACCOUNT, AIRFLOW_VERSION, TOKEN, ApiServer, token_leaks
 
 if TYPE_CHECKING:
     from collections.abc import Callable

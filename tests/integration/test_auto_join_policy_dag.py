@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.channels import exclusion_reason, is_auto_joinable
-from airflow_provider_truto.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.selection import exclusion_reason, is_auto_joinable
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.support import ACCOUNT, CHANNELS, JOIN, TOKEN, connection_json, run_dag_test, token_leaks
+from tests.support.helpers import ACCOUNT, CHANNELS, JOIN, TOKEN, connection_json, run_dag_test, token_leaks
 
 pytestmark = pytest.mark.integration
 DAG_ID = "example_truto_auto_join_channels"

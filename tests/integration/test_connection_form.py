@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.config import (
+from airflow_provider_truto.client.config import (
     DEFAULT_ACCOUNT_RATE_LIMIT,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RESPONSE_MB,
@@ -29,8 +29,8 @@ from airflow_provider_truto.config import (
     DEFAULT_TOKEN_RATE_LIMIT,
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
-from airflow_provider_truto.testing.airflow_home import airflow_env
-from tests.support import EXAMPLE_DAGS
+from tests.support.airflow_home import airflow_env
+from tests.support.helpers import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 

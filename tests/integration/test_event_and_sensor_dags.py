@@ -17,7 +17,7 @@ import pytest
 from airflow_provider_truto.exceptions import TrutoAuthError
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.support import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test, token_leaks
+from tests.support.helpers import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test, token_leaks
 
 pytestmark = pytest.mark.integration
 EXAMPLES = REPO / "example_dags"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.support import ACCOUNT, REPO, connection_json, run_dag_test, token_leaks
+from tests.support.helpers import ACCOUNT, REPO, connection_json, run_dag_test, token_leaks
 
 pytestmark = pytest.mark.integration
 EXAMPLE = "example_truto_export_unified_list.py"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.testing import Fault
-from tests.support import ACCOUNT, JOIN, TOKEN, connection_json, run_dag_test
+from tests.support.helpers import ACCOUNT, JOIN, TOKEN, connection_json, run_dag_test
 
 pytestmark = pytest.mark.integration
 DAG_ID = "example_truto_auto_join_channels"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.channels import is_auto_joinable
-from tests.support import TOKEN, run_dag_test
+from airflow_provider_truto.auto_join.selection import is_auto_joinable
+from tests.support.helpers import TOKEN, run_dag_test
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

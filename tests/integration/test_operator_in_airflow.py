@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.testing.airflow_home import AIRFLOW, airflow_env
-from tests.support import (
+from tests.support.airflow_home import AIRFLOW, airflow_env
+from tests.support.helpers import (
     ACCOUNT,
     EXAMPLE_DAGS,
     TEST_DAGS,

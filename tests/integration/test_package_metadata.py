@@ -13,8 +13,8 @@ import pytest
 
 import airflow_provider_truto
 from airflow_provider_truto.get_provider_info import get_provider_info
-from airflow_provider_truto.testing.airflow_home import AIRFLOW, airflow_env
-from tests.support import EXAMPLE_DAGS
+from tests.support.airflow_home import AIRFLOW, airflow_env
+from tests.support.helpers import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 PACKAGE = "airflow-provider-truto"

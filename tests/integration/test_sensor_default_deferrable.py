@@ -13,7 +13,7 @@ import pytest
 
 from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.support import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test
+from tests.support.helpers import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test
 
 pytestmark = pytest.mark.integration
 DEFERRED = "running trigger in line"  # what `airflow dags test` logs when it runs a task's trigger

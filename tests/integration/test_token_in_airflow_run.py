@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.hostile_servers import (
+from tests.support.hostile_servers import (
     DEAD,
     HostileServer,
     Request,
@@ -22,7 +22,7 @@ from tests.hostile_servers import (
     json_reply,
     reply,
 )
-from tests.support import (
+from tests.support.helpers import (
     ACCOUNT,
     AIRFLOW_VERSION,
     CHANNELS,

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import requests
 
-from airflow_provider_truto.testing.airflow_home import AIRFLOW as AIRFLOW_COMMAND
-from airflow_provider_truto.testing.airflow_home import airflow_env
+from tests.support.airflow_home import AIRFLOW as AIRFLOW_COMMAND
+from tests.support.airflow_home import airflow_env
 from tests.system.processes import ServiceProcess, stop_all, title
 
 REPO = Path(__file__).resolve().parents[2]

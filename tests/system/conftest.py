@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.services import require_binary
+from tests.support.services import require_binary
 from tests.system.stack import ACTIVE, airflow_stack, truto_env
 
 SYSTEM_MARK = "system"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_truto.channels import is_auto_joinable
+from airflow_provider_truto.auto_join.selection import is_auto_joinable
 from airflow_provider_truto.testing import RecordedRequest, TrutoSandbox
 from tests.system.airflow_services import wait_for
 

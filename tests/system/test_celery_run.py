@@ -35,8 +35,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.testing import RecordedRequest, TrutoSandbox
-from tests.redis.server import PACING_DB, RedisServer, start_redis
-from tests.services import require_binary, require_distribution
+from tests.support.redis_server import PACING_DB, RedisServer, start_redis
+from tests.support.services import require_binary, require_distribution
 from tests.system.airflow_services import REPO, wait_for
 from tests.system.leaks import TASK_OUTPUTS, files_with, rows_with
 from tests.system.runs import AUTO_JOIN_DAG, JOIN_PATH, AutoJoinRun, Workspace, joins_outcome

@@ -46,7 +46,7 @@ def test_one_mapped_join_task_per_planned_batch_all_in_the_truto_pool(
     everyday: tuple[Workspace, AutoJoinRun, str],
 ) -> None:
     _, run, _ = everyday
-    planned = run.xcom("select_new_channels", "return_value")
+    planned = run.xcom("plan_joins", "return_value")
     tasks = run.join_tasks()
     assert isinstance(planned, list) and len(tasks) == len(planned) == len(everyday[0].expected)
     assert {task["pool"] for task in tasks} == {POOL}

@@ -8,7 +8,6 @@ import pickle
 
 import pytest
 
-from airflow_provider_truto.compat import AirflowFailException
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
@@ -25,7 +24,7 @@ from airflow_provider_truto.exceptions import (
     error_from_payload,
     error_payload,
 )
-from tests.support import TOKEN
+from tests.support.helpers import TOKEN, AirflowFailException
 
 
 @pytest.mark.parametrize(
