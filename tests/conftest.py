@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.client.sync_client import TrutoClient
 from airflow_provider_truto.client.config import DEFAULT_MAX_RETRIES
+from airflow_provider_truto.client.sync_client import TrutoClient
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.support.airflow_home import new_airflow_home
-from tests.support.hostile_servers import ChannelList
 from tests.support.helpers import (
     ACCOUNT,
     CHANNELS,
@@ -27,6 +26,7 @@ from tests.support.helpers import (
     client_config,
     connection_json,
 )
+from tests.support.hostile_servers import ChannelList
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def list_unified(request: pytest.FixtureRequest) -> Callable[..., list[dict[str,
 
     def walk(url: str, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         return call_through(
-            request.param, url, lambda client: client.paginate_unified(*args, **kwargs), settings
+            request.param, url, lambda client: client.list_unified(*args, **kwargs), settings
         )
 
     return walk

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support.airflow_home import AIRFLOW, new_airflow_home
-from tests.support.services import require_binary
 from tests.support.helpers import ApiServer
+from tests.support.services import require_binary
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.auto_join.selection import exclusion_reason, is_auto_joinable
 from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.selection import exclusion_reason, is_auto_joinable
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.support.helpers import ACCOUNT, CHANNELS, JOIN, TOKEN, connection_json, run_dag_test, token_leaks
 

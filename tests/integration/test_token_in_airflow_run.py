@@ -13,15 +13,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.hostile_servers import (
-    DEAD,
-    HostileServer,
-    Request,
-    channel,
-    json_escaped,
-    json_reply,
-    reply,
-)
 from tests.support.helpers import (
     ACCOUNT,
     AIRFLOW_VERSION,
@@ -33,6 +24,15 @@ from tests.support.helpers import (
     metadata_rows,
     run_dag_test,
     token_leaks,
+)
+from tests.support.hostile_servers import (
+    DEAD,
+    HostileServer,
+    Request,
+    channel,
+    json_escaped,
+    json_reply,
+    reply,
 )
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """What tests share besides fixtures: names, connections, Airflow runs, token checks, task contexts.
 
-Fixtures live in ``tests/conftest.py``; misbehaving servers in ``tests/support/hostile_servers.py``; an Airflow
-home in :mod:`tests.support.airflow_home` (benchmarks and scripts use it too).
+Fixtures live in ``tests/conftest.py``; misbehaving servers in ``tests/support/hostile_servers.py``; an
+Airflow home in :mod:`tests.support.airflow_home` (benchmarks and scripts use it too).
 """
 
 from __future__ import annotations
@@ -26,15 +26,21 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from airflow_provider_truto.client.async_client import AsyncTrutoClient
-from airflow_provider_truto.client.sync_client import TrutoClient
 from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.sync_client import TrutoClient
 from tests.support.airflow_home import AIRFLOW, airflow_env
-
-try:  # Airflow >= 3.2: the exceptions a task's runner acts on live in the Task SDK
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
-except ImportError:  # Airflow 3.0, 3.1
-    from airflow.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 from tests.support.hostile_servers import json_escaped
+
+# The exceptions a task's runner acts on, where the installed Airflow keeps them (tests check the provider's
+# errors against these, not against the provider's own resolution of them).
+try:  # Airflow >= 3.2: the Task SDK
+    from airflow.sdk.exceptions import AirflowFailException as AirflowFailException
+    from airflow.sdk.exceptions import AirflowSkipException as AirflowSkipException
+    from airflow.sdk.exceptions import TaskDeferred as TaskDeferred
+except ImportError:  # Airflow 3.0, 3.1
+    from airflow.exceptions import AirflowFailException as AirflowFailException  # type: ignore[no-redef]
+    from airflow.exceptions import AirflowSkipException as AirflowSkipException  # type: ignore[no-redef]
+    from airflow.exceptions import TaskDeferred as TaskDeferred  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     import pytest

@@ -117,7 +117,7 @@ def test_a_retried_join_reuses_its_key_and_acts_once(sandbox: TrutoSandbox) -> N
 
 def test_pagination_follows_cursors_through_empty_pages(sandbox: TrutoSandbox) -> None:
     sandbox.empty_pages = True
-    items = run(sandbox, lambda c: collect(c.paginate_unified("instant-messaging", "channels", limit=7)))
+    items = run(sandbox, lambda c: collect(c.list_unified("instant-messaging", "channels", limit=7)))
     assert [c["id"] for c in items] == [c["id"] for c in sandbox.channels(ACCOUNT)]
     pages = [r for r in sandbox.requests if r.path == CHANNELS]
     assert len(pages) > 60 // 7 + 1 and all(r.query["limit"] == ["7"] for r in pages)
@@ -126,7 +126,7 @@ def test_pagination_follows_cursors_through_empty_pages(sandbox: TrutoSandbox) -
 
 def test_max_pages_stops_early_and_the_generic_walk_lists_accounts(sandbox: TrutoSandbox) -> None:
     items = run(
-        sandbox, lambda c: collect(c.paginate_unified("instant-messaging", "channels", limit=10, max_pages=2))
+        sandbox, lambda c: collect(c.list_unified("instant-messaging", "channels", limit=10, max_pages=2))
     )
     assert len(items) == 20 and len(sandbox.requests) == 2
     accounts = run(sandbox, lambda c: collect(c.paginate("/integrated-account", limit=1)))
@@ -203,18 +203,16 @@ def test_bad_input_is_named_before_any_request(sandbox: TrutoSandbox, call: Any,
 
 
 def test_the_signatures_are_the_sync_clients() -> None:
-    """Each call is spelled once (wire.ApiCall, wire.UnifiedCall): help() shows its arguments."""
-    for name in ("request", "unified"):
-        assert inspect.signature(getattr(AsyncTrutoClient, name)) == inspect.signature(
-            getattr(TrutoClient, name)
-        )
+    """Each call is spelled once (request.ApiCall, UnifiedCall, UnifiedList); help() shows its arguments."""
+    for name in ("request", "unified", "list_unified"):
+        assert parameters(AsyncTrutoClient, name) == parameters(TrutoClient, name), name
     assert list(inspect.signature(AsyncTrutoClient.unified).parameters) == [
         "self", "model", "resource", "method", "resource_id", "integrated_account_id", "query", "body",
         "idempotency_key",
     ]  # fmt: skip
-    # The sync client's walks also take ``page_size``, the former name of ``limit``.
-    for name in ("paginate", "paginate_unified"):
-        synced = inspect.signature(getattr(TrutoClient, name)).parameters
-        assert list(inspect.signature(getattr(AsyncTrutoClient, name)).parameters) == [
-            p for p in synced if p != "page_size"
-        ]
+    for name in ("paginate", "walk_unified", "call_unified"):
+        assert parameters(AsyncTrutoClient, name) == parameters(TrutoClient, name), name
+
+
+def parameters(owner: type, name: str) -> list[inspect.Parameter]:
+    return list(inspect.signature(getattr(owner, name)).parameters.values())

@@ -45,7 +45,7 @@ def test_an_unreadable_retry_after_falls_back_to_the_backoff(retry_after: str) -
     with HostileServer(limited) as server:
         config = TrutoConfig(
             token=TOKEN, base_url=server.url, integrated_account_id=ACCOUNT, max_retries=1,
-            account_rate_limit=None, token_rate_limit=None,
+            account_rate_limit=None, environment_rate_limit=None,
         )  # fmt: skip
         with TrutoClient(config, sleep=waits.append) as client:
             client.unified("instant-messaging", "channels", "list")

@@ -17,9 +17,9 @@ from airflow_provider_truto.hooks.truto import TrutoHook
 
 
 def test_async_methods_stay_coroutine_functions_and_autospec_mocks_can_be_awaited() -> None:
-    for name in ("request", "unified", "call_unified", "paginate_unified"):
+    for name in ("request", "unified", "call_unified", "list_unified", "walk_unified"):
         method = getattr(AsyncTrutoClient, name)
-        assert inspect.iscoroutinefunction(method) == (name != "paginate_unified"), name
+        assert inspect.iscoroutinefunction(method) == (name in ("request", "unified", "call_unified")), name
     for name in ("request", "unified"):
         assert not inspect.iscoroutinefunction(getattr(TrutoClient, name)), name
 

@@ -4,7 +4,6 @@ tested on both in test_answers.py, test_pagination.py, test_deadline.py and test
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from typing import Any
 
@@ -89,7 +88,7 @@ def test_gets_carry_no_idempotency_key(sandbox: Any, make_client: Any) -> None:
 
 def test_pagination_follows_cursors_through_empty_pages(sandbox: Any, make_client: Any) -> None:
     sandbox.empty_pages = True
-    items = list(make_client().paginate_unified("instant-messaging", "channels", page_size=7))
+    items = list(make_client().list_unified("instant-messaging", "channels", limit=7))
     assert [c["id"] for c in items] == [c["id"] for c in sandbox.channels(ACCOUNT)]
     pages = [r for r in sandbox.requests if r.path == CHANNELS]
     assert len(pages) > 60 // 7 + 1  # the empty pages were fetched too
@@ -98,7 +97,7 @@ def test_pagination_follows_cursors_through_empty_pages(sandbox: Any, make_clien
 
 
 def test_pagination_is_lazy(sandbox: Any, make_client: Any) -> None:
-    pages = make_client().paginate_unified("instant-messaging", "channels", page_size=10)
+    pages = make_client().list_unified("instant-messaging", "channels", limit=10)
     first = [next(pages) for _ in range(10)]
     assert len(first) == 10 and len(sandbox.requests) == 1
     next(pages)
@@ -106,7 +105,7 @@ def test_pagination_is_lazy(sandbox: Any, make_client: Any) -> None:
 
 
 def test_max_pages_stops_early(sandbox: Any, make_client: Any) -> None:
-    items = list(make_client().paginate_unified("instant-messaging", "channels", page_size=10, max_pages=2))
+    items = list(make_client().list_unified("instant-messaging", "channels", limit=10, max_pages=2))
     assert len(items) == 20 and len(sandbox.requests) == 2
 
 
@@ -212,37 +211,3 @@ def test_one_pooled_session_is_reused(sandbox: Any, make_client: Any) -> None:
     assert client.session is session and len(pools) == 1
     pool = pools[next(iter(pools.keys()))]
     assert pool.num_connections == 1 and pool.num_requests == 5  # five calls, one keep-alive connection
-
-
-def test_names_that_moved_out_of_the_client_module_still_import_from_it() -> None:
-    """Every name the module held before it was split by job is the same object at its new home."""
-    import airflow_provider_truto.client.sync_client as client_module
-
-    homes = {
-        "answers": (
-            "AnswerReader decode_answer decode_text error_from_answer parse_retry_after redirect_error"
-        ),
-        "config": (
-            "DEFAULT_ACCOUNT_RATE_LIMIT DEFAULT_BASE_URL DEFAULT_MAX_RESPONSE_MB DEFAULT_MAX_RETRIES "
-            "DEFAULT_MAX_RETRY_WAIT_SECONDS DEFAULT_PAGE_CAP DEFAULT_TIMEOUT_SECONDS "
-            "DEFAULT_TOKEN_RATE_LIMIT TrutoConfig clean_token normalise_base_url"
-        ),
-        "exceptions": (
-            "BODY_EXCERPT_CHARS TrutoConnectionError TrutoHTTPError TrutoInputError "
-            "TrutoInvalidResponseError TrutoRedirectError error_for_status"
-        ),
-        "pagination": "next_cursor page_items",
-        "query": "encode_query",
-        "ratelimit": "RateLimit RateLimiters",
-        "ratelimit_redis": "RedisSettings",
-        "redaction": "Secret redact redact_value",
-        "retry": "retry_policy",
-        "unified_api": "UNIFIED_METHODS",
-        "validation": "optional_count require_count require_id",
-        "wire": "USER_AGENT json_body path_segment query_pairs unified_path",
-    }
-    for module, names in homes.items():
-        home = importlib.import_module(f"airflow_provider_truto.{module}")
-        for name in names.split():
-            assert getattr(client_module, name) is getattr(home, name), name
-            assert name in client_module.__all__, name

@@ -1,6 +1,7 @@
-"""Pacing shared across hosts through a real Redis: one budget for processes with separate lock files,
-the script's arithmetic equal to the lock files', a 429 pausing every sharer, hashed expiring keys, and a
-Redis that dies, hangs or restarts never failing or stalling a call."""
+"""Budgets in Redis (airflow_provider_truto/pacing/redis_store.py), shared across hosts, on a real Redis:
+one budget for processes with separate lock files, the script's arithmetic equal to the lock files', a
+429 pausing every sharer, hashed expiring keys, and a Redis that dies, hangs or restarts never failing or
+stalling a call."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_provider_truto import ratelimit_redis
 from airflow_provider_truto.client.async_client import AsyncTrutoClient
 from airflow_provider_truto.client.sync_client import TrutoClient, TrutoConfig
 from airflow_provider_truto.exceptions import TrutoInputError, TrutoRateLimitError
 from airflow_provider_truto.hooks.truto import TrutoHook
+from airflow_provider_truto.pacing import redis_store
 from airflow_provider_truto.pacing.budgets import RateLimiters
 from airflow_provider_truto.pacing.limits import (
     BudgetState,
@@ -249,21 +250,21 @@ def test_keys_are_hashed_and_expire_on_their_own(redis_server: RedisServer, tmp_
 
 @pytest.fixture
 def quick_reprobe(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ratelimit_redis, "REPROBE_SECONDS", 0.3)
+    monkeypatch.setattr(redis_store, "REPROBE_SECONDS", 0.3)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == ratelimit_redis.__name__ and r.levelno == logging.WARNING
+        if r.name == redis_store.__name__ and r.levelno == logging.WARNING
     ]
 
 
 def test_a_killed_redis_falls_back_to_lock_files_with_one_warning_and_recovers(
     redis_server: RedisServer, tmp_path: Path, quick_reprobe: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=ratelimit_redis.__name__)
+    caplog.set_level(logging.INFO, logger=redis_store.__name__)
     limit = RateLimit(100, 1.0)
     limiters = RateLimiters(
         "scope",
@@ -300,7 +301,7 @@ def test_a_killed_redis_falls_back_to_lock_files_with_one_warning_and_recovers(
 def test_a_redis_that_never_answers_costs_a_fraction_of_a_second(
     tmp_path: Path, quick_reprobe: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger=ratelimit_redis.__name__)
+    caplog.set_level(logging.WARNING, logger=redis_store.__name__)
     # redis-py is imported when the store first connects, once per process: not a cost of a silent Redis
     # (0.2 s for redis 6.4; 0.5 s or more for redis 8, which imports OpenTelemetry when Airflow brings it).
     import redis.backoff
@@ -378,9 +379,7 @@ def test_a_429s_pause_is_written_to_a_silent_redis_off_the_event_loop(
     sandbox: TrutoSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_redis: RedisSettings
 ) -> None:
     monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path))
-    monkeypatch.setattr(
-        ratelimit_redis, "REPROBE_SECONDS", 0.0
-    )  # Redis is asked at every reservation and pause
+    monkeypatch.setattr(redis_store, "REPROBE_SECONDS", 0.0)  # Redis is asked at every reservation and pause
     sandbox.inject("GET", CHANNELS, Fault.rate_limited("1"))
     config = TrutoConfig(
         token=TOKEN, base_url=sandbox.url, integrated_account_id=ACCOUNT, rate_limit_redis=silent_redis
@@ -485,7 +484,8 @@ def test_redis_is_imported_only_when_a_budget_uses_it() -> None:
         "import sys\n"
         "import airflow_provider_truto.hooks.truto, airflow_provider_truto.operators.instant_messaging\n"
         "import airflow_provider_truto.triggers.truto, airflow_provider_truto.sensors.truto\n"
-        "from airflow_provider_truto.ratelimit import RateLimit, RateLimiters\n"
+        "from airflow_provider_truto.pacing.budgets import RateLimiters\n"
+        "from airflow_provider_truto.pacing.limits import RateLimit\n"
         "from airflow_provider_truto.pacing.redis_store import RedisSettings\n"
         "RateLimiters('s', token_limit=RateLimit(5, 1.0), account_limit=None, redis=RedisSettings())\n"
         "print('redis' in sys.modules)\n"
