@@ -97,8 +97,6 @@ def list_unified(request: pytest.FixtureRequest) -> Callable[..., list[dict[str,
     """``list_unified(url, model, resource, settings={...}, **kwargs)``: every item, through either client."""
 
     def walk(url: str, *args: Any, settings: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        return call_through(
-            request.param, url, lambda client: client.list_unified(*args, **kwargs), settings
-        )
+        return call_through(request.param, url, lambda client: client.list_unified(*args, **kwargs), settings)
 
     return walk

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_truto.auto_join.events import channels_from_events
 from airflow_provider_truto.exceptions import TrutoAuthError
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
@@ -127,7 +128,7 @@ def test_event_dag_reads_the_channels_its_watcher_reports(
     asset_events = [SimpleNamespace(extra={"from_trigger": True, "payload": p}) for p in payloads]
     asset_events.append(SimpleNamespace(extra={"from_trigger": True, "payload": payloads[1]}))  # a repeat
     asset_events.append(SimpleNamespace(extra={"note": "recorded by someone else"}))
-    channels = example.channels_from_events(asset_events)
+    channels = channels_from_events(asset_events)
     assert [c["id"] for c in channels] == [*backlog, "CNEWEST0001"]
     assert all(c["integrated_account_id"] == ACCOUNT for c in channels)
 
@@ -138,4 +139,4 @@ def test_event_dag_reads_the_channels_its_watcher_reports(
         "status_code": 401,
     }
     with pytest.raises(TrutoAuthError):
-        example.channels_from_events([SimpleNamespace(extra={"payload": error})])
+        channels_from_events([SimpleNamespace(extra={"payload": error})])

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from airflow_provider_truto.testing import TrutoSandbox
     from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
 TEST_DAGS = REPO / "tests" / "dags"
 AIRFLOW_VERSION = tuple(int(part) for part in version("apache-airflow").split(".")[:2])

@@ -25,6 +25,7 @@ from airflow_provider_truto.auto_join.policy import (
 )
 from airflow_provider_truto.auto_join.selection import exclusion_reason, select_auto_join
 from airflow_provider_truto.exceptions import TrutoInputError
+from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
 from tests.support.helpers import ACCOUNT, INTERNAL, NO_REMOTE_DATA, REPO, public_channel
@@ -237,7 +238,7 @@ def test_the_dag_the_sensor_and_the_trigger_agree_with_the_table(
     expected_left_out = Counter(case.reason for case, _ in rows if case.reason is not None)
 
     # The scheduled DAG's selection task.
-    plan = plan_auto_join("truto_default", policy=AutoJoinPolicy.build(**policy), max_tasks=1000)
+    plan = plan_auto_join(TrutoHook(), policy=AutoJoinPolicy.build(**policy), max_tasks=1000)
     assert [ref["id"] for batch in plan.batches for ref in batch] == expected
     assert plan.accounts[ACCOUNT]["left_out"] == expected_left_out
     assert plan.accounts[ACCOUNT]["selected"] == len(expected)

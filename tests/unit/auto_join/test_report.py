@@ -1,5 +1,5 @@
-"""The auto-join job's two ends (airflow_provider_truto/auto_join.py): its plan (which accounts, which
-channels under which policy, what Truto is asked for) and its report of what happened."""
+"""The auto-join report (airflow_provider_truto/auto_join/report.py): planned channels matched against the
+joins' outcomes, what each rule left out, failures that fail the run."""
 
 from __future__ import annotations
 
@@ -7,48 +7,12 @@ import json
 
 import pytest
 
-from airflow_provider_truto.auto_join.planning import discover_joinable_accounts, plan_auto_join
 from airflow_provider_truto.auto_join.policy import (
-    EXCLUDED_BY_NAME,
     SHARED_EXTERNALLY,
-    AutoJoinPolicy,
 )
 from airflow_provider_truto.auto_join.report import summarise
-from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
-from tests.support.helpers import ACCOUNT, channel_refs, public_channel
-from tests.support.hostile_servers import ChannelList
-
-
-def test_only_a_policy_that_ignores_sharing_lets_the_dag_drop_remote_data(channel_list: ChannelList) -> None:
-    channel_list.channels = [{**public_channel("eng-a"), "id": "C1"}]
-    plan_auto_join("truto_default")
-    plan_auto_join("truto_default", policy=AutoJoinPolicy.build(include_shared=True))
-    default_query, shared_query = channel_list.queries
-    assert "truto_ignore_remote_data" not in default_query
-    assert shared_query["truto_ignore_remote_data"] == ["true"]
-
-
-def test_the_dag_refuses_a_policy_for_an_account_it_does_not_select(channel_list: ChannelList) -> None:
-    channel_list.channels = [{**public_channel("eng-a"), "id": "C1"}]
-    with pytest.raises(TrutoInputError) as caught:
-        plan_auto_join("truto_default", account_policies={"not-selected": {"include_shared": True}})
-    assert caught.value.argument == "account_policies" and "not-selected" in str(caught.value)
-    with pytest.raises(TrutoInputError) as caught:
-        plan_auto_join("truto_default", account_policies={ACCOUNT: {"inclde": ["x"]}})
-    assert caught.value.argument == "account_policies"
-    with pytest.raises(TrutoInputError) as caught:
-        plan_auto_join("truto_default", dry_run="yes")  # type: ignore[arg-type]
-    assert caught.value.argument == "dry_run"
-    assert channel_list.queries == []  # refused before the channel list was asked for
-
-    plan = plan_auto_join("truto_default", account_policies={ACCOUNT: {"exclude": ["eng-*"]}}, dry_run=True)
-    assert plan.batches == [] and plan.dry_run
-    assert plan.accounts[ACCOUNT] == {
-        "selected": 0,
-        "first": [],
-        "left_out": {EXCLUDED_BY_NAME: 1},
-        "error": None,
-    }
+from airflow_provider_truto.exceptions import TrutoError
+from tests.support.helpers import channel_refs
 
 
 def test_the_report_counts_what_each_rule_left_out_largest_first() -> None:
@@ -85,19 +49,6 @@ def test_the_report_counts_what_each_rule_left_out_largest_first() -> None:
         "  left out: 230 created before the cutoff, 12 excluded by name, 3 shared with other organisations"
         in real.lines()
     )
-
-
-def test_discovery_keeps_active_non_sandbox_slack_accounts() -> None:
-    accounts = [
-        {"id": "1", "status": "active", "is_sandbox": False, "integration": {"name": "slack"}},
-        {"id": "2", "status": "needs_reauth", "integration": {"name": "slack"}},
-        {"id": "3", "status": "active", "is_sandbox": True, "integration": {"name": "slack"}},
-        {"id": "4", "status": "active", "integration": {"name": "msteams"}},
-    ]
-    chosen, left_out = discover_joinable_accounts(accounts)
-    assert chosen == ["1"]
-    assert left_out["2"]["error"] == "left out: status is needs_reauth"
-    assert "read-only" in left_out["3"]["error"] and "msteams" in left_out["4"]["error"]
 
 
 def test_summary_counts_and_failures() -> None:

@@ -1,0 +1,112 @@
+"""The auto-join job's plan (airflow_provider_truto/auto_join/planning.py): which accounts, which channels
+under which policy, what Truto is asked for, the cutoff between runs and the batches of mapped tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_truto.auto_join.planning import (
+    auto_join_cutoff,
+    batch_label,
+    discover_joinable_accounts,
+    plan_auto_join,
+    plan_batches,
+)
+from airflow_provider_truto.auto_join.policy import (
+    EXCLUDED_BY_NAME,
+    AutoJoinPolicy,
+)
+from airflow_provider_truto.exceptions import (
+    TrutoInputError,
+)
+from airflow_provider_truto.hooks.truto import TrutoHook
+from tests.support.helpers import ACCOUNT, channel_refs, public_channel
+from tests.support.hostile_servers import ChannelList
+
+
+def test_only_a_policy_that_ignores_sharing_lets_the_dag_drop_remote_data(channel_list: ChannelList) -> None:
+    channel_list.channels = [{**public_channel("eng-a"), "id": "C1"}]
+    plan_auto_join(TrutoHook())
+    plan_auto_join(TrutoHook(), policy=AutoJoinPolicy.build(include_shared=True))
+    default_query, shared_query = channel_list.queries
+    assert "truto_ignore_remote_data" not in default_query
+    assert shared_query["truto_ignore_remote_data"] == ["true"]
+
+
+def test_the_dag_refuses_a_policy_for_an_account_it_does_not_select(channel_list: ChannelList) -> None:
+    channel_list.channels = [{**public_channel("eng-a"), "id": "C1"}]
+    with pytest.raises(TrutoInputError) as caught:
+        plan_auto_join(TrutoHook(), account_policies={"not-selected": {"include_shared": True}})
+    assert caught.value.argument == "account_policies" and "not-selected" in str(caught.value)
+    with pytest.raises(TrutoInputError) as caught:
+        plan_auto_join(TrutoHook(), account_policies={ACCOUNT: {"inclde": ["x"]}})
+    assert caught.value.argument == "account_policies"
+    with pytest.raises(TrutoInputError) as caught:
+        plan_auto_join(TrutoHook(), dry_run="yes")  # type: ignore[arg-type]
+    assert caught.value.argument == "dry_run"
+    assert channel_list.queries == []  # refused before the channel list was asked for
+
+    plan = plan_auto_join(TrutoHook(), account_policies={ACCOUNT: {"exclude": ["eng-*"]}}, dry_run=True)
+    assert plan.batches == [] and plan.dry_run
+    assert plan.accounts[ACCOUNT] == {
+        "selected": 0,
+        "first": [],
+        "left_out": {EXCLUDED_BY_NAME: 1},
+        "error": None,
+    }
+
+
+def test_discovery_keeps_active_non_sandbox_slack_accounts() -> None:
+    accounts = [
+        {"id": "1", "status": "active", "is_sandbox": False, "integration": {"name": "slack"}},
+        {"id": "2", "status": "needs_reauth", "integration": {"name": "slack"}},
+        {"id": "3", "status": "active", "is_sandbox": True, "integration": {"name": "slack"}},
+        {"id": "4", "status": "active", "integration": {"name": "msteams"}},
+    ]
+    chosen, left_out = discover_joinable_accounts(accounts)
+    assert chosen == ["1"]
+    assert left_out["2"]["error"] == "left out: status is needs_reauth"
+    assert "read-only" in left_out["3"]["error"] and "msteams" in left_out["4"]["error"]
+
+
+T0 = datetime(2026, 5, 1, tzinfo=timezone.utc)
+
+
+def test_cutoff_never_misses_a_channel_between_runs() -> None:
+    last = T0 + timedelta(hours=5)
+    assert auto_join_cutoff(None, None, timedelta(hours=1)) is None  # first run: everything is new
+    assert auto_join_cutoff("", last, timedelta(hours=1)) == last - timedelta(hours=1)
+    assert auto_join_cutoff("2026-01-01T00:00:00Z", last, timedelta(hours=1)) == datetime(
+        2026, 1, 1, tzinfo=timezone.utc
+    )
+    with pytest.raises(TrutoInputError, match="created_after"):
+        auto_join_cutoff("yesterday", None, timedelta(0))
+
+
+def test_everyday_runs_get_one_task_per_channel() -> None:
+    assert plan_batches(channel_refs(30), max_tasks=64) == [[r] for r in channel_refs(30)]
+
+
+def test_a_big_single_account_run_is_spread_evenly() -> None:
+    batches = plan_batches(channel_refs(5000), max_tasks=64)
+    assert len(batches) == 20 and {len(b) for b in batches} == {250}
+    assert [r for b in batches for r in b] == channel_refs(5000)
+    assert len(plan_batches(channel_refs(100_000), max_tasks=64)) == 64  # never more tasks than allowed
+    assert [len(b) for b in plan_batches(channel_refs(300), max_tasks=64)] == [150, 150]
+
+
+def test_many_accounts_are_grouped_whole_and_balanced() -> None:
+    selection = [r for a in range(200) for r in channel_refs(25, f"acct{a}-")]
+    batches = plan_batches(selection, max_tasks=64, accounts_per_task=16)
+    assert len(batches) == 13
+    for batch in batches:
+        assert len({r["integrated_account_id"] for r in batch}) * 25 == len(batch)
+    assert sorted(r["id"] for b in batches for r in b) == sorted(r["id"] for r in selection)
+    assert max(map(len, batches)) - min(map(len, batches)) <= 25
+
+
+def test_batch_label() -> None:
+    assert batch_label([{"id": "C1", "name": "general"}]) == "general"
+    assert batch_label(channel_refs(3)) == "A-0 +2 more"
