@@ -111,10 +111,6 @@ class AutoJoinPolicy:
         """Whether deciding needs Slack's object: a list without ``remote_data`` cannot tell sharing."""
         return not self.include_shared
 
-    @property
-    def is_default(self) -> bool:
-        return self == AutoJoinPolicy()
-
     def exclusion_reason(self, channel: Mapping[str, Any]) -> str | None:
         """Why the policy leaves this channel out, or ``None`` when it may be joined.
 

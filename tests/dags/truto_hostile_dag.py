@@ -1,8 +1,8 @@
 """A DAG the hostile-server tests run with ``airflow dags test`` against a server that echoes the token.
 
 Each task meets one hostile behaviour; none may put the token in its output, its log or XCom. The
-connections come from the test's environment: ``truto_hostile`` (which still carries the deprecated
-``token_rate_limit`` extra) and ``truto_newline`` (a token pasted with a trailing newline).
+connections come from the test's environment: ``truto_hostile`` and ``truto_newline`` (a token pasted
+with a trailing newline).
 """
 
 from __future__ import annotations

@@ -22,11 +22,11 @@ import pytest
 from airflow_provider_truto.client.config import (
     DEFAULT_ACCOUNT_RATE_LIMIT,
     DEFAULT_BASE_URL,
+    DEFAULT_ENVIRONMENT_RATE_LIMIT,
     DEFAULT_MAX_RESPONSE_MB,
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_CAP,
     DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_TOKEN_RATE_LIMIT,
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
 from tests.support.airflow_home import airflow_env
@@ -40,7 +40,7 @@ EXTRA_FIELDS = {
     "timeout": ("Timeout (seconds)", f"Empty: {DEFAULT_TIMEOUT_SECONDS:g} seconds"),
     "max_retries": ("Max retries", f"Empty: {DEFAULT_MAX_RETRIES}"),
     "rate_limit": ("Per-account rate limit", f"Empty: {DEFAULT_ACCOUNT_RATE_LIMIT}"),
-    "environment_rate_limit": ("Per-environment rate limit", f"Empty: {DEFAULT_TOKEN_RATE_LIMIT}"),
+    "environment_rate_limit": ("Per-environment rate limit", f"Empty: {DEFAULT_ENVIRONMENT_RATE_LIMIT}"),
     "rate_limit_redis_conn_id": ("Redis connection for shared pacing", "Empty: lock files on each host"),
     "page_cap": ("Page cap", f"Empty: {DEFAULT_PAGE_CAP}"),
     "max_response_mb": ("Max response size (MB)", f"Empty: {DEFAULT_MAX_RESPONSE_MB:g}"),

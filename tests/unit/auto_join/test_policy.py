@@ -153,7 +153,7 @@ def test_build_normalises_and_is_stable() -> None:
     }
     assert AutoJoinPolicy.build(**policy.to_kwargs()) == policy
     json.dumps(policy.to_kwargs())
-    assert AutoJoinPolicy.build(None, [], False).is_default and not policy.is_default
+    assert AutoJoinPolicy.build(None, [], False) == AutoJoinPolicy() != policy
     assert AutoJoinPolicy().needs_remote_data and not AutoJoinPolicy(include_shared=True).needs_remote_data
 
 

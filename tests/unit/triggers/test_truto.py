@@ -5,7 +5,6 @@ watermark across restarts and policy changes, serialisation, and what importing 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -146,9 +145,9 @@ def test_a_large_backlog_arrives_over_several_events_oldest_first(conn: TrutoSan
     assert created == sorted(created)
 
 
-def test_trigger_kwargs_carry_only_a_policy_that_differs_from_the_default() -> None:
+def test_trigger_kwargs_carry_the_policy_and_recreate_the_same_trigger() -> None:
     plain = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, include=[], exclude=None)
-    assert not {"include", "exclude", "include_shared"} & set(plain.serialize()[1])
+    assert {"include": [], "exclude": [], "include_shared": False}.items() <= plain.serialize()[1].items()
     shared = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, include_shared=True)
     classpath, kwargs = shared.serialize()
     assert kwargs["include_shared"] is True and kwargs["include"] == []
@@ -380,6 +379,9 @@ def test_serialize_round_trip_and_a_stable_watcher_hash() -> None:
         "lookback_seconds": 300.0,
         "watermark": None,
         "seen_ids": [],
+        "include": [],
+        "exclude": [],
+        "include_shared": False,
     }
     json.dumps(kwargs)  # plain JSON: nothing for Airflow's serializer to guess
     module, _, name = classpath.rpartition(".")
@@ -542,15 +544,19 @@ def test_a_watcher_whose_policy_changes_starts_afresh(conn: TrutoSandbox) -> Non
     assert sorted(ids([payload])) == sorted([sales, eng])
 
 
-def test_the_default_policys_state_key_is_the_one_saved_before_policies_counted() -> None:
-    """Watchers with the default policy keep the state they saved before the policy joined the key."""
-    trigger = TrutoNewChannelsTrigger(integrated_account_id=ACCOUNT, created_after="2026-05-01T12:00:00Z")
-    scope = b"truto_default|acct-1|2026-05-01T12:00:00Z"  # what the key was made of before
-    assert trigger._state_key(ACCOUNT) == f"truto_new_channels:{hashlib.sha256(scope).hexdigest()[:16]}"
-    narrowed = TrutoNewChannelsTrigger(
-        integrated_account_id=ACCOUNT, created_after="2026-05-01T12:00:00Z", exclude="random-*"
-    )
-    assert narrowed._state_key(ACCOUNT) != trigger._state_key(ACCOUNT)
+def test_the_state_key_belongs_to_one_watch() -> None:
+    """Another connection, account, cutoff or policy is another watch: its state is kept apart."""
+    base = {"integrated_account_id": ACCOUNT, "created_after": "2026-05-01T12:00:00Z"}
+    key = TrutoNewChannelsTrigger(**base)._state_key(ACCOUNT)  # type: ignore[arg-type]
+    assert key.startswith("truto_new_channels:")
+    assert TrutoNewChannelsTrigger(**base)._state_key(ACCOUNT) == key  # type: ignore[arg-type]
+    others = [
+        TrutoNewChannelsTrigger(**base, exclude="random-*")._state_key(ACCOUNT),  # type: ignore[arg-type]
+        TrutoNewChannelsTrigger(**{**base, "created_after": None})._state_key(ACCOUNT),  # type: ignore[arg-type]
+        TrutoNewChannelsTrigger(**base, truto_conn_id="other")._state_key(ACCOUNT),  # type: ignore[arg-type]
+        TrutoNewChannelsTrigger(**base)._state_key("acct-2"),  # type: ignore[arg-type]
+    ]
+    assert len({key, *others}) == 5
 
 
 # -- the module ----------------------------------------------------------------------------------------------
@@ -568,24 +574,3 @@ def test_importing_the_trigger_and_sensor_pulls_in_no_http_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
-@pytest.mark.parametrize(
-    ("name", "home"),
-    [
-        ("select_new_channels", "airflow_provider_truto.channels"),
-        ("channel_summary", "airflow_provider_truto.channels"),
-        ("is_auto_joinable", "airflow_provider_truto.channels"),
-        ("error_payload", "airflow_provider_truto.exceptions"),
-        ("error_from_payload", "airflow_provider_truto.exceptions"),
-    ],
-)
-def test_the_moved_helpers_still_import_from_the_trigger_module_with_a_warning(name: str, home: str) -> None:
-    trigger_module = importlib.import_module("airflow_provider_truto.triggers.truto")
-    with pytest.warns(DeprecationWarning, match=f"import {name} from {home}"):
-        moved = getattr(trigger_module, name)
-    assert moved is getattr(importlib.import_module(home), name)
-    # ``import *`` finds what it found before the move.
-    assert set(trigger_module.__all__) == {
-        "TrutoNewChannelsTrigger", "channel_summary", "error_payload", "select_new_channels"
-    }  # fmt: skip
