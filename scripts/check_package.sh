@@ -52,10 +52,14 @@ sdist_files=$(tar -tzf "$sdist")
 wheel_files=$("$PYTHON" -m zipfile -l "$wheel")
 for path in airflow_provider_truto/__init__.py airflow_provider_truto/py.typed \
     airflow_provider_truto/get_provider_info.py airflow_provider_truto/hooks/truto.py \
-    airflow_provider_truto/testing/__main__.py airflow_provider_truto/testing/pytest_plugin.py; do
+    airflow_provider_truto/testing/__main__.py airflow_provider_truto/testing/pytest_plugin.py \
+    airflow_provider_truto/client/sync_client.py airflow_provider_truto/pacing/budgets.py \
+    airflow_provider_truto/auto_join/selection.py; do
     grep -q "/$path\$" <<<"$sdist_files" || fail "the sdist lacks $path"
     grep -q "^$path " <<<"$wheel_files" || fail "the wheel lacks $path"
 done
+# Development tooling (tests/support: the Airflow-home helper, the hostile servers) stays out of the wheel.
+if grep -q "^tests/\|airflow_home" <<<"$wheel_files"; then fail "the wheel holds development tooling"; fi
 grep -q "/pyproject.toml\$" <<<"$sdist_files" || fail "the sdist lacks pyproject.toml"
 grep -q "^airflow_provider_truto-[^/]*/LICENSE\$" <<<"$sdist_files" || fail "the sdist lacks LICENSE"
 grep -q "\.dist-info/licenses/LICENSE " <<<"$wheel_files" || fail "the wheel lacks LICENSE"

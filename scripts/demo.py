@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the repository's development helpers (tests/support), beside the package
 
 from tests.support.airflow_home import AIRFLOW, new_airflow_home  # noqa: E402
+
 AIRFLOW_HOME = REPO / ".airflow"
 DAG_ID = "example_truto_auto_join_channels"
 # The demo's policy: engineering-style channels, but not the Comet project's; shared ones left alone.

@@ -29,7 +29,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_truto.testing.faults import Fault, FaultBook, FaultItem
 from airflow_provider_truto.testing.phrases import phrase
-from airflow_provider_truto.testing.ratelimit import RateLimiter, SlidingWindow
 from airflow_provider_truto.testing.routes import (
     ApiOptions,
     Request,
@@ -38,6 +37,7 @@ from airflow_provider_truto.testing.routes import (
     error_response,
     json_response,
 )
+from airflow_provider_truto.testing.sliding_windows import RateLimiter, SlidingWindow
 from airflow_provider_truto.testing.state import (
     Account,
     CachedAnswer,

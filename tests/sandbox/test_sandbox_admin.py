@@ -11,7 +11,7 @@ import requests
 
 import airflow_provider_truto.testing as testing
 from airflow_provider_truto.testing import TrutoSandbox
-from airflow_provider_truto.testing.ratelimit import RateLimiter, SlidingWindow
+from airflow_provider_truto.testing.sliding_windows import RateLimiter, SlidingWindow
 
 ACCOUNT = "acct-1"
 TOKEN = "sandbox-token"
