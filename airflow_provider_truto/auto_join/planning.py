@@ -22,6 +22,7 @@ from airflow_provider_truto.auto_join.policy import AutoJoinPolicy, parse_accoun
 from airflow_provider_truto.auto_join.report import describe_left_out
 from airflow_provider_truto.auto_join.selection import ChannelRef, select_auto_join
 from airflow_provider_truto.auto_join.timestamps import parse_timestamp
+from airflow_provider_truto.client.validation import given
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
 
 log = logging.getLogger(__name__)
@@ -94,11 +95,12 @@ def plan_auto_join(
     cutoff = auto_join_cutoff(created_after, last_success_start, overlap)
     log.info("Joining channels created after %s", cutoff.isoformat() if cutoff else "any time (first run)")
     accounts: dict[str, dict[str, Any]] = {}
-    if integrated_account_ids in (None, "", []):
-        account_ids = [hook.account_id(integrated_account_id or None)]
+    wanted = given(integrated_account_ids)
+    if wanted is None or (isinstance(wanted, list) and not wanted):
+        account_ids = [hook.account_id(given(integrated_account_id))]
         several = False
     else:
-        account_ids, set_aside = resolve_accounts(hook, integrated_account_ids)
+        account_ids, set_aside = resolve_accounts(hook, wanted)
         accounts.update(set_aside)
         several = True
     check_policy_accounts(policies, selected=account_ids, known=[*account_ids, *accounts])
@@ -257,7 +259,7 @@ def auto_join_cutoff(
     cutoff: in Airflow 3 an ``@hourly`` cron schedule has a zero-length one, and failed runs leave gaps.
     With no successful run yet, every channel is new (``None``).
     """
-    if created_after not in (None, ""):
+    if given(created_after) is not None:
         return parse_timestamp(created_after)
     if last_success_start is None:
         return None

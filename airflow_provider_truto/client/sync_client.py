@@ -12,7 +12,6 @@ sleeps.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -37,8 +36,6 @@ from airflow_provider_truto.client.request import (
 )
 from airflow_provider_truto.client.response import STREAM_CHUNK_BYTES, AnswerDecoder
 from airflow_provider_truto.exceptions import TrutoError
-
-log = logging.getLogger(__name__)
 
 
 class TrutoClient(BaseTrutoClient):

@@ -94,7 +94,8 @@ class TrutoHook(BaseHook):
         )
 
     def account_id(self, integrated_account_id: str | None = None) -> str:
-        """The account a call acts on: the argument, else the connection's ``integrated_account_id``.
+        """The account a call acts on (:meth:`TrutoConfig.account_id
+        <airflow_provider_truto.client.config.TrutoConfig.account_id>` decides).
 
         Reads only the connection (no HTTP session is made): operators resolve their account with it
         before any request goes out, so a missing one is named first.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_truto.auto_join.defaults import (
-    DEFAULT_LIMIT,
+    DEFAULT_CHANNELS_PER_PAGE,
     DEFAULT_MAX_CHANNELS,
     DEFAULT_POLL_INTERVAL,
 )
@@ -67,7 +67,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         integrated_account_id: str | None = None,
         created_after: str | datetime | None = None,
         truto_conn_id: str = DEFAULT_CONN_ID,
-        limit: int | None = DEFAULT_LIMIT,
+        limit: int | None = DEFAULT_CHANNELS_PER_PAGE,
         max_channels: int = DEFAULT_MAX_CHANNELS,
         deferrable: bool | None = None,
         poke_interval: float = DEFAULT_POLL_INTERVAL,

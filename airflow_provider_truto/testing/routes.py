@@ -37,7 +37,7 @@ __all__ = [
 
 CHANNELS_PATH = "/unified/instant-messaging/channels"
 ACCOUNTS_PATH = "/integrated-account"
-DEFAULT_LIMIT = 25
+PAGE_SIZE_WITHOUT_LIMIT = 25
 MAX_LIMIT = 1000
 _SLACK_STATUS = {"channel_not_found": 404, "is_archived": 422, "method_not_supported_for_channel_type": 422}
 _SLACK_MESSAGE = {
@@ -163,7 +163,7 @@ def _flag(request: Request, name: str) -> bool | None:
 
 def _paginate(items: list[Any], request: Request, *, empty_pages: bool) -> dict[str, Any]:
     raw_limit = request.param("limit")
-    limit = DEFAULT_LIMIT
+    limit = PAGE_SIZE_WITHOUT_LIMIT
     if raw_limit is not None:
         try:
             limit = int(raw_limit)

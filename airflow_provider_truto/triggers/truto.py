@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_truto.auto_join.defaults import (
-    DEFAULT_LIMIT,
+    DEFAULT_CHANNELS_PER_PAGE,
     DEFAULT_MAX_CHANNELS,
     DEFAULT_POLL_INTERVAL,
 )
@@ -115,7 +115,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
         integrated_account_id: str | None = None,
         created_after: str | datetime | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
-        limit: int | None = DEFAULT_LIMIT,
+        limit: int | None = DEFAULT_CHANNELS_PER_PAGE,
         max_channels: int = DEFAULT_MAX_CHANNELS,
         lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
         watermark: str | datetime | None = None,
