@@ -66,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--against", metavar="REF", help="also time git revision REF, side by side")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("modules", nargs="*", default=MODULES, help="default: the operator modules")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="truto-bench-import-") as scratch:
         other = extract(args.against, Path(scratch)) if args.against else None
@@ -73,9 +74,9 @@ def main() -> None:
         if other is not None:
             trees.insert(0, (args.against, other))
         for _, tree in trees:  # compile each tree's bytecode before anything is timed
-            sample("\n".join(f"import {module}" for module in MODULES), tree, scratch)
+            sample("\n".join(f"import {module}" for module in args.modules), tree, scratch)
         print(f"Import cost over `{BASELINE}` (median of {args.rounds} fresh interpreters each):")
-        for module in MODULES:
+        for module in args.modules:
             added: dict[str, list[float]] = {name: [] for name, _ in trees}
             heavy_seen: set[str] = set()
             for _ in range(args.rounds):
