@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.async_client import within_deadline, within_deadline_by_task
+from airflow_provider_truto.client.async_client import within_deadline, within_deadline_by_task
 from airflow_provider_truto.exceptions import (
     TrutoConnectionError,
 )

@@ -209,7 +209,7 @@ def test_an_unusable_configured_directory_falls_back_with_one_warning(
     not_a_dir = own_temp_dir / "a-file"
     not_a_dir.write_text("")
     monkeypatch.setenv(STATE_DIR_ENV, str(not_a_dir))
-    caplog.set_level(logging.WARNING, logger="airflow_provider_truto.ratelimit")
+    caplog.set_level(logging.WARNING, logger="airflow_provider_truto.pacing.lock_files")
     slots: list[tuple[float, float]] = []  # each granted slot, as (earliest, latest) epoch seconds
     for _ in range(2):  # two clients of one process: one warning
         slept: list[float] = []
