@@ -114,7 +114,7 @@ def plan_auto_join(
         options = {} if rules.needs_remote_data else {"truto_ignore_remote_data": True}
         try:
             channels = hook.list_channels(account, limit=LIST_PAGE_SIZE, **options)
-            selected = select_auto_join(channels, cutoff, left_out, rules)
+            selected = select_auto_join(channels, cutoff, left_out, rules, warn_to=log)
         except TrutoError as error:
             if not several or not is_account_wide(error):
                 raise

@@ -1,22 +1,32 @@
 """A watch for new channels, the sensor's check and the trigger's polls: which channels of one poll to
 report, and the watermark and seen ids that keep a later poll from reporting them again.
 
-Pure, like the selection it narrows (:func:`~airflow_provider_truto.auto_join.selection.is_auto_joinable`).
+Pure, like the selection it narrows (:func:`~airflow_provider_truto.auto_join.selection.exclusion_reason`),
+but for the clock it bounds the watermark by.
+
+**The watermark never passes the present.** A channel stamped in the future (a skewed clock upstream) is
+reported like any other, but the watermark moves at most to now: were it to move to the channel's time,
+every channel created before that time would fall below the floor and never be reported. Each such
+channel is named in a warning when it is reported. A watermark already in the future (given, or saved
+before a clock was corrected) is read as now.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_truto.auto_join.selection import is_auto_joinable
+from airflow_provider_truto.auto_join.selection import CreationTimeWarnings, exclusion_reason
 from airflow_provider_truto.auto_join.timestamps import created_at
 
 if TYPE_CHECKING:
     from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+log = logging.getLogger(__name__)
 
 
 def select_new_channels(
@@ -28,36 +38,63 @@ def select_new_channels(
     lookback: timedelta,
     max_channels: int,
     policy: AutoJoinPolicy | None = None,
+    left_out: Counter[str] | None = None,
+    now: datetime | None = None,
+    warn_to: logging.Logger | Any = None,
 ) -> tuple[list[Mapping[str, Any]], datetime | None, list[str]]:
     """``(channels to report, new watermark, new seen ids)`` for one poll's channel list.
 
-    A channel is reported if the auto-join selection takes it (``is_auto_joinable`` with
+    A channel is reported if the auto-join selection takes it (``exclusion_reason`` with
     ``created_after`` and ``policy``), it is not in ``seen_ids``, and it was created at or after
-    ``watermark - lookback`` (or has no readable ``created_at``). At most ``max_channels`` are
-    reported, undated ones first, then oldest first, so the watermark never passes a channel that is
-    still to be reported.
+    ``watermark - lookback`` (or has no ``created_at`` and no cutoff applies). At most ``max_channels``
+    are reported, undated ones first, then oldest first, so the watermark never passes a channel that is
+    still to be reported; nor does it pass ``now`` (default: the clock's). ``left_out`` counts the
+    channels the selection leaves out, by reason; warnings (a channel's creation time unusable or in the
+    future) go to ``warn_to`` (default: this module's logger).
     """
+    now = now if now is not None else datetime.now(timezone.utc)
+    warn_to = warn_to if warn_to is not None else log
+    watermark = bounded_watermark(watermark, now)
     seen = set(seen_ids)
-    floor = watermark - lookback if watermark is not None else None
+    floor = _floor(watermark, lookback)
     created: dict[str, datetime | None] = {}
     candidates: list[tuple[datetime | None, str, Mapping[str, Any]]] = []
+    warnings = CreationTimeWarnings(warn_to, created_after)
     for channel in channels:
         channel_id = channel.get("id")
         if not isinstance(channel_id, str) or not channel_id or channel_id in created:
             continue
         created[channel_id] = when = created_at(channel)
-        if channel_id in seen or not is_auto_joinable(channel, created_after, policy):
+        if channel_id in seen:
+            continue
+        reason = exclusion_reason(channel, created_after, policy)
+        if reason is not None:
+            warnings.note(channel, reason)
+            if left_out is not None:
+                left_out[reason] += 1
             continue
         if floor is not None and when is not None and when < floor:
             continue
         candidates.append((when, channel_id, channel))
+    warnings.close()
     candidates.sort(key=lambda item: (item[0] is not None, item[0] or _EPOCH, item[1]))
     chosen = candidates[:max_channels]
     if not chosen:
         return [], watermark, sorted(seen)
     dated = [when for when, _, _ in chosen if when is not None]
+    for when, channel_id, channel in chosen:
+        if when is not None and when > now:
+            warn_to.warning(
+                "Channel %s (%s) is stamped %s, ahead of this host's clock (%s): reported, but the "
+                "watermark stops at now, so channels created until then are not missed",
+                channel.get("name"),
+                channel_id,
+                when.isoformat(),
+                now.isoformat(),
+            )
     new_watermark = max([*dated, *([watermark] if watermark is not None else [])], default=None)
-    new_floor = new_watermark - lookback if new_watermark is not None else None
+    new_watermark = bounded_watermark(new_watermark, now)
+    new_floor = _floor(new_watermark, lookback)
     # Keep only what the floor does not already exclude (and what still exists), so the set stays small.
     keep = seen | {channel_id for _, channel_id, _ in chosen}
     new_seen = sorted(
@@ -76,6 +113,22 @@ def channel_summary(channel: Mapping[str, Any], account: str) -> dict[str, Any]:
         "created_at": channel.get("created_at"),
         "integrated_account_id": account,
     }
+
+
+def bounded_watermark(watermark: datetime | None, now: datetime) -> datetime | None:
+    """The watermark, or ``now`` if it is later: a watermark in the future would hide every channel
+    created before it."""
+    return now if watermark is not None and watermark > now else watermark
+
+
+def _floor(watermark: datetime | None, lookback: timedelta) -> datetime | None:
+    """How far below the watermark channels are still looked at; none below the first datetime."""
+    if watermark is None:
+        return None
+    try:
+        return watermark - lookback
+    except OverflowError:
+        return None
 
 
 def _at_or_after(when: datetime | None, floor: datetime | None) -> bool:

@@ -122,6 +122,9 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
+        from collections import Counter
+
+        from airflow_provider_truto.auto_join.report import describe_left_out
         from airflow_provider_truto.auto_join.watermark import channel_summary, select_new_channels
         from airflow_provider_truto.client.retry import is_retryable
         from airflow_provider_truto.exceptions import TrutoError
@@ -135,6 +138,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
                 raise
             self.log.warning("Listing channels failed even after retries; trying again later: %s", error)
             return PokeReturnValue(is_done=False)
+        left_out: Counter[str] = Counter()
         selected, _, _ = select_new_channels(
             channels,
             created_after=cutoff,
@@ -143,9 +147,17 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
             lookback=timedelta(0),
             max_channels=self.max_channels,
             policy=self._policy(),
+            left_out=left_out,
+            warn_to=self.log,
         )
         resolved = self.hook.account_id(account)
-        self.log.info("%d of %d channels in %s are new and joinable", len(selected), len(channels), resolved)
+        self.log.info(
+            "%d of %d channels in %s are new and joinable; left out: %s",
+            len(selected),
+            len(channels),
+            resolved,
+            describe_left_out(left_out),
+        )
         if not selected:
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=[channel_summary(c, resolved) for c in selected])

@@ -28,6 +28,11 @@ still reported, and none twice. Both travel in :meth:`serialize`, so a trigger r
 ``serialize()`` carries on exactly where the old one stopped. The selection itself excludes channels the
 bot is already in, so a joined channel never comes back, whatever state is lost.
 
+The watermark never passes the present: a channel stamped in the future is reported with a warning, and
+the watermark stops at now (a watermark given or restored in the future is read as now, also with a
+warning), so no channel created later is hidden behind it. A channel whose ``created_at`` cannot be read
+is left out with a warning on every poll, never taken for new.
+
 What a triggerer restart does: Airflow re-creates a trigger from the kwargs stored when it was created
 (for a deferral: when the task deferred; for an AssetWatcher: when the DAG was parsed), not from the live
 object. A deferral has fired nothing yet, so nothing is lost or repeated. A watcher would start again
@@ -56,6 +61,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -68,8 +74,13 @@ from airflow_provider_truto.auto_join.defaults import (
     DEFAULT_POLL_INTERVAL,
 )
 from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.report import describe_left_out
 from airflow_provider_truto.auto_join.timestamps import parse_timestamp
-from airflow_provider_truto.auto_join.watermark import channel_summary, select_new_channels
+from airflow_provider_truto.auto_join.watermark import (
+    bounded_watermark,
+    channel_summary,
+    select_new_channels,
+)
 from airflow_provider_truto.client.query import format_scalar
 from airflow_provider_truto.client.validation import (
     given,
@@ -175,6 +186,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
                 yield _event(_error_payload(error, self.integrated_account_id))
                 return
             await self._restore_state(account)
+            self._bound_watermark()
             async for event in self._poll(client, account):
                 yield event
 
@@ -213,6 +225,7 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
 
         Returns the success payload, or ``None`` (state unchanged) when nothing is new.
         """
+        left_out: Counter[str] = Counter()
         selected, watermark, seen = select_new_channels(
             channels,
             created_after=self.created_after,
@@ -221,7 +234,10 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
             lookback=timedelta(seconds=self.lookback_seconds),
             max_channels=self.max_channels,
             policy=self.policy,
+            left_out=left_out,
+            warn_to=self.log,
         )
+        self.log.debug("Channels of %s left out: %s", account, describe_left_out(left_out))
         if not selected:
             return None
         # The state moves before the event is yielded: whoever holds the event also holds the new state.
@@ -263,6 +279,18 @@ class TrutoNewChannelsTrigger(BaseEventTrigger):
             self.watermark = watermark
             self.seen_ids = sorted({str(i) for i in saved.get("seen_ids") or ()})
             self.log.info("Resuming after watermark %s from the asset state store", _iso(watermark))
+
+    def _bound_watermark(self) -> None:
+        """A watermark in the future (given, or saved before a clock was corrected) is read as now."""
+        now = datetime.now(timezone.utc)
+        bounded = bounded_watermark(self.watermark, now)
+        if bounded != self.watermark:
+            self.log.warning(
+                "The watermark %s is ahead of this host's clock; watching from now (%s) instead",
+                _iso(self.watermark),
+                _iso(bounded),
+            )
+            self.watermark = bounded
 
     async def _save_state(self, account: str) -> None:
         self._state_unsaved = False

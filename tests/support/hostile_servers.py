@@ -349,3 +349,19 @@ class ChannelList:
     def __exit__(self, *exc_info: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+# -- odd data a buggy upstream sends -----------------------------------------------------------------------
+
+# created_at values seen from misbehaving servers, none of them a time a channel was created at.
+UNREADABLE_CREATED_AT = {
+    "epoch-ms": 1_784_524_800_000,  # milliseconds: year 58,520 read as seconds
+    "not-a-number": float("nan"),  # json.dumps writes NaN, and Python's JSON reader takes it
+    "far-future-epoch": 1e20,
+    "far-past-epoch": -1e15,
+    "year-one": "0001-01-01T00:00:00Z",  # Go's zero time
+    "year-one-east": "0001-01-01T00:00:00+01:00",  # before the first datetime once in UTC
+    "redacted-text": "2026-07-20***04:03:46Z",
+    "an-object": {"seconds": 1_784_524_800},
+    "a-flag": True,
+}

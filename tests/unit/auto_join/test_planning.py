@@ -3,6 +3,7 @@ under which policy, what Truto is asked for, the cutoff between runs and the bat
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -23,7 +24,7 @@ from airflow_provider_truto.exceptions import (
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
 from tests.support.helpers import ACCOUNT, channel_refs, public_channel
-from tests.support.hostile_servers import ChannelList
+from tests.support.hostile_servers import UNREADABLE_CREATED_AT, ChannelList
 
 
 def test_only_a_policy_that_ignores_sharing_lets_the_dag_drop_remote_data(channel_list: ChannelList) -> None:
@@ -56,6 +57,35 @@ def test_the_dag_refuses_a_policy_for_an_account_it_does_not_select(channel_list
         "left_out": {EXCLUDED_BY_NAME: 1},
         "error": None,
     }
+
+
+def test_unreadable_creation_times_are_left_out_counted_and_named(
+    channel_list: ChannelList, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One odd created_at no longer fails the selection of every account: it is that channel's reason."""
+    channel_list.channels = [
+        *(
+            {**public_channel(f"odd-{name}"), "id": f"ODD-{name}", "created_at": value}
+            for name, value in UNREADABLE_CREATED_AT.items()
+        ),
+        {**public_channel("undated", created_at=None), "id": "UNDATED"},
+        {**public_channel("good", created_at="2026-05-02T00:00:00Z"), "id": "GOOD"},
+        {**public_channel("old", created_at="2026-04-01T00:00:00Z"), "id": "OLD"},
+    ]
+    with caplog.at_level(logging.WARNING):
+        plan = plan_auto_join(TrutoHook(), created_after="2026-05-01T00:00:00Z")
+    assert plan.batches == [[{"id": "GOOD", "name": "good", "integrated_account_id": ACCOUNT}]]
+    assert plan.accounts[ACCOUNT]["left_out"] == {
+        "created before the cutoff": 1,
+        "no created_at": 1,
+        "unreadable created_at": len(UNREADABLE_CREATED_AT),
+    }
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == len(UNREADABLE_CREATED_AT) + 1
+    assert all(any(f"(ODD-{name})" in w for w in warned) for name in UNREADABLE_CREATED_AT)
+    # A first run (no cutoff) takes the undated channel; an unreadable one never.
+    first = plan_auto_join(TrutoHook())
+    assert sorted(c["id"] for batch in first.batches for c in batch) == ["GOOD", "OLD", "UNDATED"]
 
 
 def test_discovery_keeps_active_non_sandbox_slack_accounts() -> None:

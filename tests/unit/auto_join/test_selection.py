@@ -28,13 +28,20 @@ def test_selection_rules_and_reasons() -> None:
     ]
     left_out: Counter[str] = Counter()
     selected = select_auto_join(channels, T0, left_out)
-    assert selected == [{"id": "a", "name": "n-a"}, {"id": "f", "name": "n-f"}]
+    assert selected == [{"id": "a", "name": "n-a"}]
     assert left_out == {
         "not public": 1,
         "archived": 1,
         "already a member": 1,
         "created before the cutoff": 1,
+        "no created_at": 1,  # nothing shows it is newer than the cutoff
         "no id": 1,
     }
+    # Without a cutoff every joinable channel counts, dated or not.
+    assert select_auto_join(channels, None) == [
+        {"id": "a", "name": "n-a"},
+        {"id": "e", "name": "n-e"},
+        {"id": "f", "name": "n-f"},
+    ]
     assert exclusion_reason(channel("x", created_at=T0.isoformat()), T0) == "created before the cutoff"
     assert exclusion_reason(channel("x", created_at="2020-01-01T00:00:00Z"), None) is None

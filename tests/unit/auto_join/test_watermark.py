@@ -3,8 +3,12 @@ the same second and late listings kept, nothing reported twice."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import pytest
 
 from airflow_provider_truto.auto_join.watermark import select_new_channels
 
@@ -72,3 +76,49 @@ def test_selection_keeps_same_second_and_late_channels_and_never_repeats() -> No
         max_channels=10,
     )
     assert chosen == []
+
+
+def test_a_channel_stamped_in_the_future_moves_the_watermark_to_now_at_most(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    skewed = channel("SKEW", name="skewed", created_at=(now + timedelta(days=1)).isoformat())
+    first = [channel("A", created_at=(now - timedelta(seconds=30)).isoformat()), skewed]
+    window = {"created_after": None, "lookback": timedelta(seconds=60), "max_channels": 10}
+    with caplog.at_level(logging.WARNING):
+        chosen, watermark, seen = select_new_channels(first, watermark=None, seen_ids=(), now=now, **window)
+    assert [c["id"] for c in chosen] == ["A", "SKEW"] and watermark == now and seen == ["A", "SKEW"]
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "skewed (SKEW)" in warning and "2026-05-02T12:00:00+00:00" in warning
+
+    # A channel created after the poll, in real time, is reported; the skewed one is not again.
+    later = channel("B", created_at=(now + timedelta(seconds=5)).isoformat())
+    chosen, watermark, seen = select_new_channels(
+        [*first, later], watermark=watermark, seen_ids=seen, now=now + timedelta(seconds=10), **window
+    )
+    assert [c["id"] for c in chosen] == ["B"] and watermark == now + timedelta(seconds=5)
+    assert "SKEW" in seen
+
+    # A watermark given in the future (a clock corrected since) is read as now.
+    chosen, watermark, _ = select_new_channels(
+        [later], watermark=now + timedelta(days=1), seen_ids=(), now=now + timedelta(seconds=10), **window
+    )
+    assert [c["id"] for c in chosen] == ["B"] and watermark == now + timedelta(seconds=10)
+
+
+def test_unreadable_and_missing_creation_times_are_left_out_and_counted() -> None:
+    cutoff = datetime(2026, 5, 1, tzinfo=timezone.utc)
+    channels = [
+        channel("GOOD"),
+        channel("MS", created_at=1_784_524_800_000),
+        channel("NAN", created_at=float("nan")),
+        channel("UNDATED", created_at=None),
+    ]
+    left_out: Counter[str] = Counter()
+    window = {"watermark": None, "seen_ids": (), "lookback": timedelta(0), "max_channels": 10}
+    chosen, _, _ = select_new_channels(channels, created_after=cutoff, left_out=left_out, **window)
+    assert [c["id"] for c in chosen] == ["GOOD"]
+    assert left_out == {"unreadable created_at": 2, "no created_at": 1}
+    # Without a cutoff an undated channel counts; an unreadable one never does.
+    chosen, _, _ = select_new_channels(channels, created_after=None, **window)
+    assert [c["id"] for c in chosen] == ["UNDATED", "GOOD"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -28,6 +29,7 @@ from tests.support.helpers import (
     AirflowFailException,
     TaskDeferred,
     connection_json,
+    created_at,
     hostile_connection,
     new_channel,
     public_channel,
@@ -35,6 +37,7 @@ from tests.support.helpers import (
     trigger_events,
 )
 from tests.support.hostile_servers import (
+    UNREADABLE_CREATED_AT,
     ChannelList,
     HostileServer,
     endless_list,
@@ -107,6 +110,26 @@ def test_an_endless_list_fails_the_sensors_poke(monkeypatch: pytest.MonkeyPatch)
         sensor = TrutoNewChannelsSensor(task_id="s", truto_conn_id="hostile")
         with pytest.raises(TrutoInvalidResponseError, match="page_cap"):
             sensor.poke({})  # type: ignore[arg-type]
+
+
+def test_unreadable_creation_times_are_left_out_with_a_warning(
+    channel_list: ChannelList, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each odd created_at is that channel's problem: the poke still returns the good channel."""
+    channel_list.channels = [
+        *(
+            {**public_channel(f"odd-{name}"), "id": f"ODD-{name}", "created_at": value}
+            for name, value in UNREADABLE_CREATED_AT.items()
+        ),
+        {**public_channel("undated", created_at=None), "id": "UNDATED"},
+        {**public_channel("good", created_at=created_at(5)), "id": "GOOD"},
+    ]
+    with caplog.at_level(logging.INFO):
+        done = sensor().poke({})
+    assert done.is_done and [c["id"] for c in done.xcom_value] == ["GOOD"]
+    logged = caplog.text + capsys.readouterr().out
+    assert f"left out: {len(UNREADABLE_CREATED_AT)} unreadable created_at, 1 no created_at" in logged
+    assert all(f"(ODD-{name}) left out: its created_at" in logged for name in UNREADABLE_CREATED_AT)
 
 
 def test_deferrable_sensor_defers_to_the_trigger_and_resumes_with_its_channels(conn: TrutoSandbox) -> None:

@@ -47,10 +47,13 @@ from tests.support.helpers import (
     leaking_lines,
     leaks,
     new_channel,
+    public_channel,
     trigger_events,
 )
 from tests.support.hostile_servers import (
     DEAD,
+    UNREADABLE_CREATED_AT,
+    ChannelList,
     HostileServer,
     Request,
     channel,
@@ -542,6 +545,99 @@ def test_a_watcher_whose_policy_changes_starts_afresh(conn: TrutoSandbox) -> Non
     assert asyncio.run(first_life()) == [eng] and len(store.values) == 1
     [payload] = asyncio.run(trigger_events(watcher(["eng-*", "sales-*"]), 1))
     assert sorted(ids([payload])) == sorted([sales, eng])
+
+
+# -- clocks and creation times a buggy upstream sends --------------------------------------------------------
+
+
+def channel_created(sandbox: TrutoSandbox, name: str, ahead: timedelta = timedelta(0)) -> str:
+    """Add a channel to ``ACCOUNT`` created now by this host's clock (plus ``ahead``); its id."""
+    when = datetime.now(timezone.utc) + ahead
+    return str(sandbox.add_channel(ACCOUNT, name=name, created_at=when.isoformat())["id"])
+
+
+def test_a_channel_stamped_in_the_future_does_not_end_the_watch(
+    conn: TrutoSandbox, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A skewed clock upstream stamps a channel a day ahead: it is reported with a warning, and every
+    channel created after it still is, by the trigger and by one re-created from serialize()."""
+    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    skewed = channel_created(conn, "skewed-clock", timedelta(days=1))
+    first = channel_created(conn, "first")
+    later: list[str] = []
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        trigger = TrutoNewChannelsTrigger(created_after=started, **FAST)
+        events = trigger.run()
+        try:
+            reported = (await anext(events)).payload
+            kwargs = trigger.serialize()[1]
+            later.append(channel_created(conn, "later"))  # created after the poll
+            after = (await asyncio.wait_for(anext(events), 10)).payload
+        finally:
+            await events.aclose()
+        [restarted] = await trigger_events(TrutoNewChannelsTrigger(**kwargs), 1)
+        return reported, after, restarted
+
+    reported, after, restarted = asyncio.run(scenario())
+    assert ids([reported]) == [first, skewed]  # oldest first
+    assert datetime.fromisoformat(reported["watermark"]) <= datetime.now(timezone.utc)
+    assert ids([after]) == later and ids([restarted]) == later
+    logged = capsys.readouterr().out + caplog.text
+    assert "skewed-clock" in logged and "ahead of this host's clock" in logged
+
+
+def test_a_future_watermark_from_the_state_store_or_the_kwargs_is_read_as_now(
+    conn: TrutoSandbox, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    wanted = channel_created(conn, "wanted")
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+    store = MemoryStateStore()
+    watcher = TrutoNewChannelsTrigger(created_after=started, **FAST)
+    store.values[watcher._state_key(ACCOUNT)] = {"watermark": tomorrow, "seen_ids": []}
+    watcher.asset_state_store = store  # type: ignore[assignment]
+    [restored] = asyncio.run(trigger_events(watcher, 1))
+    assert ids([restored]) == [wanted]
+
+    given = TrutoNewChannelsTrigger(created_after=started, watermark=tomorrow, **FAST)
+    [payload] = asyncio.run(trigger_events(given, 1))
+    assert ids([payload]) == [wanted]
+    assert (capsys.readouterr().out + caplog.text).count("ahead of this host's clock; watching from now") == 2
+
+
+def test_unreadable_creation_times_are_one_channels_problem_not_the_watchs(
+    channel_list: ChannelList, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An epoch in milliseconds, NaN, 1e20, year 1...: each channel is left out with a warning naming it,
+    never taken for new, and the trigger keeps watching."""
+    odd = [
+        {**public_channel(f"odd-{name}"), "id": f"ODD-{name}", "created_at": value}
+        for name, value in UNREADABLE_CREATED_AT.items()
+    ]
+    undated = {**public_channel("undated", created_at=None), "id": "UNDATED"}
+    channel_list.channels = [
+        *odd,
+        undated,
+        {**public_channel("good", created_at=created_at(5)), "id": "GOOD"},
+    ]
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        events = TrutoNewChannelsTrigger(created_after=CUTOFF, **FAST).run()
+        try:
+            first = (await asyncio.wait_for(anext(events), 10)).payload
+            channel_list.channels.append({**public_channel("next", created_at=created_at(6)), "id": "NEXT"})
+            return first, (await asyncio.wait_for(anext(events), 10)).payload
+        finally:
+            await events.aclose()
+
+    first, second = asyncio.run(scenario())
+    assert first["status"] == "success" and ids([first]) == ["GOOD"]
+    assert second["status"] == "success" and ids([second]) == ["NEXT"]
+    logged = capsys.readouterr().out + caplog.text
+    for name in UNREADABLE_CREATED_AT:
+        assert f"odd-{name} (ODD-{name}) left out: its created_at" in logged
+    assert "undated (UNDATED) left out: it has no created_at" in logged
 
 
 def test_the_state_key_belongs_to_one_watch() -> None:
