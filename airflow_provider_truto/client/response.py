@@ -10,7 +10,7 @@ A transport (requests in :class:`~airflow_provider_truto.client.sync_client.Trut
 - a 429 pauses the rate budget it belongs to, for every worker sharing it;
 - a 3xx is a :class:`~airflow_provider_truto.exceptions.TrutoRedirectError`, never followed;
 - the answer must arrive whole within the connection's timeout and stay under its size cap;
-- the token is redacted before decoding and from the decoded value again;
+- the token is redacted from what is shown, never from the values decided with (:func:`decode_answer`);
 - an error status becomes the typed error of :func:`~airflow_provider_truto.exceptions.error_for_status`.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from airflow_provider_truto.client.redaction import redact, redact_value
+from airflow_provider_truto.client.redaction import contains_token, redact, redact_value
 from airflow_provider_truto.exceptions import (
     BODY_EXCERPT_CHARS,
     TrutoConnectionError,
@@ -232,35 +232,88 @@ def decode_answer(
 ) -> Any:
     """An answer's JSON, or the typed error it stands for.
 
-    The token is redacted from the text before decoding, in every spelling a server may echo it in, and
-    from the decoded value again. A successful answer that held the token is used with ``***`` in its
-    place (and a warning): refusing it would fail a write that went through.
+    An error answer's text is redacted before anything reads it. A successful answer is decoded as
+    sent, so the values the provider decides with (:data:`DECIDED_WITH`: ids, ``created_at``, cursors)
+    are exactly Truto's. If it held the token in any spelling, every other string it holds is redacted
+    (they are what is handed on and shown: a successful answer is used with ``***`` in place of the
+    token, and a warning, because refusing it would fail a write that went through); a value decided
+    with that holds the token is refused instead, since acting on it and showing it are both wrong.
     """
-    redacted = redact(text, token)
-    held_token, text = redacted != text, redacted  # no local keeps the unredacted text past here
     reason = redact(reason, token) if reason else reason
     if status_code >= 400:
+        redacted = redact(text, token)
+        del text  # no raising frame keeps the unredacted text
         raise error_from_answer(
             status_code, redacted, retry_after=retry_after, reason=reason, call=call, token=token
         )
-    if not redacted:
-        return {}
+    answer, failure = _decode_success(status_code, text, call=call, token=token)
+    del text
+    if failure is not None:
+        raise failure
+    return answer
+
+
+# The keys whose values the provider decides with, at any depth of an answer: never redacted.
+DECIDED_WITH = frozenset({"id", "created_at", "next_cursor", "prev_cursor"})
+
+
+def _decode_success(
+    status_code: int, text: str, *, call: str, token: str
+) -> tuple[Any, TrutoInvalidResponseError | None]:
+    """``(answer, None)``, or ``(None, the error)``: returned, so no raising frame holds ``text``."""
+    if not text:
+        return {}, None
     try:
-        answer = json.loads(redacted)
+        answer = json.loads(text)
     except ValueError:
-        failure = TrutoInvalidResponseError(
+        return None, TrutoInvalidResponseError(
             f"{call} answered HTTP {status_code} with a body that is not JSON",
             status_code=status_code,
-            body=redacted[:BODY_EXCERPT_CHARS],
+            body=redact(text[: BODY_EXCERPT_CHARS * 2], token)[:BODY_EXCERPT_CHARS],
         )
-    else:
-        # Decoding only changes text at a backslash (an escape): without one, every decoded string is a
-        # piece of the text redacted above, and the walk would find nothing.
-        answer, changed = redact_value(answer, token) if "\\" in redacted else (answer, False)
-        if changed or held_token:
-            log.warning("%s: the answer held the API token; it was replaced by *** before use", call)
-        return answer
-    raise failure
+    if not contains_token(text, token):  # decoding cannot make a token appear that no spelling showed
+        return answer, None
+    held = _decided_with_token(answer, token)
+    if held is not None:
+        return None, TrutoInvalidResponseError(
+            f"{call} answered HTTP {status_code} with the API token in its {held!r}, a value the "
+            "provider would act on: refused rather than used or shown",
+            status_code=status_code,
+        )
+    log.warning("%s: the answer held the API token; it was replaced by *** before use", call)
+    return _redact_shown(answer, token), None
+
+
+def _decided_with_token(value: Any, token: str) -> str | None:
+    """The first key of :data:`DECIDED_WITH` whose text value shows the token, at any depth."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in DECIDED_WITH and isinstance(item, str) and contains_token(item, token):
+                return str(key)
+            found = _decided_with_token(item, token)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _decided_with_token(item, token)
+            if found is not None:
+                return found
+    return None
+
+
+def _redact_shown(value: Any, token: str) -> Any:
+    """``value`` with the token redacted from every string but the values of :data:`DECIDED_WITH`
+    (which :func:`_decided_with_token` found clean)."""
+    if isinstance(value, dict):
+        return {
+            redact(key, token) if isinstance(key, str) else key: (
+                item if key in DECIDED_WITH and isinstance(item, str) else _redact_shown(item, token)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_shown(item, token) for item in value]
+    return redact_value(value, token)[0]
 
 
 def error_from_answer(

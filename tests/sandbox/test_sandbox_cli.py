@@ -15,7 +15,9 @@ CHANNELS = "/unified/instant-messaging/channels"
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_the_cli_serves_until_signalled(sig):
-    proc = spawn_sandbox_cli("--channels", "7", "--seed", "3", "--rate-limit", "50/10", "--token", "tok")
+    proc = spawn_sandbox_cli(
+        "--channels", "7", "--seed", "3", "--rate-limit", "50/10", "--token", "sandbox-7c1e94b2d05a"
+    )
     try:
         assert proc.stdout is not None
         url_line, conn_line, ready = (proc.stdout.readline().strip() for _ in range(3))
@@ -28,7 +30,7 @@ def test_the_cli_serves_until_signalled(sig):
         assert conn == {
             "conn_type": "truto",
             "host": url,
-            "password": "tok",
+            "password": "sandbox-7c1e94b2d05a",
             "extra": {
                 "integrated_account_id": "sandbox-account",
                 "rate_limit": "50/10",
@@ -38,7 +40,7 @@ def test_the_cli_serves_until_signalled(sig):
         response = requests.get(
             url + CHANNELS,
             params={"integrated_account_id": "sandbox-account"},
-            headers={"Authorization": "Bearer tok"},
+            headers={"Authorization": "Bearer sandbox-7c1e94b2d05a"},
             timeout=5,
         )
         assert response.json()["result_count"] == 7

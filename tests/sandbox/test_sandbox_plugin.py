@@ -51,8 +51,9 @@ def test_the_marker_configures_the_fixture(truto_sandbox):
 
 
 def test_the_factory_stops_what_it_starts(truto_sandbox_factory):
-    first = truto_sandbox_factory(token="t1", latency_ms=1)
-    second = truto_sandbox_factory(token="t2")
+    first = truto_sandbox_factory(token="sandbox-first-51f2a9", latency_ms=1)
+    second = truto_sandbox_factory(token="sandbox-second-8d3c07")
     assert first.url != second.url
-    assert requests.get(first.url + "/integrated-account", headers={"Authorization": "Bearer t1"}).ok
-    assert not requests.get(second.url + "/integrated-account", headers={"Authorization": "Bearer t1"}).ok
+    first_token = {"Authorization": "Bearer sandbox-first-51f2a9"}
+    assert requests.get(first.url + "/integrated-account", headers=first_token).ok
+    assert not requests.get(second.url + "/integrated-account", headers=first_token).ok

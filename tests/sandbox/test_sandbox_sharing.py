@@ -87,7 +87,7 @@ def test_the_cli_seeds_shared_channels() -> None:
         "--org-shared",
         "0.1",
         "--token",
-        "tok",
+        "sandbox-7c1e94b2d05a",
     )
     try:
         assert proc.stdout is not None
@@ -97,7 +97,7 @@ def test_the_cli_seeds_shared_channels() -> None:
         answer = requests.get(
             url + "/unified/instant-messaging/channels",
             params={"integrated_account_id": "sandbox-account", "limit": 1000},
-            headers={"Authorization": "Bearer tok"},
+            headers={"Authorization": "Bearer sandbox-7c1e94b2d05a"},
             timeout=5,
         ).json()
         channels = answer["result"]
