@@ -193,7 +193,8 @@ class AsyncTrutoClient(BaseTrutoClient):
     @staticmethod
     async def _read(response: httpx.Response, decoder: AnswerDecoder) -> TrutoError | None:
         failure = decoder.head(response.status_code, response.headers)
-        return failure or await decoder.aread(response.aiter_bytes(STREAM_CHUNK_BYTES))
+        # Raw bytes: httpx would inflate a whole chunk before the size cap saw it (a compression bomb).
+        return failure or await decoder.aread(response.aiter_raw(STREAM_CHUNK_BYTES))
 
 
 async def within_deadline(seconds: float, work: Coroutine[Any, Any, T]) -> T:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_truto import __version__
+from airflow_provider_truto.client.content_encoding import ACCEPT_ENCODING
 from airflow_provider_truto.client.query import encode_query
 from airflow_provider_truto.client.signatures import taking
 from airflow_provider_truto.client.unified_api import (
@@ -99,8 +100,14 @@ takes_api_call = taking(ApiCall)
 
 
 def default_headers(token: str) -> dict[str, str]:
-    """The headers every Truto call carries, set once per client (sync and async alike)."""
-    return {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": USER_AGENT}
+    """The headers every Truto call carries, set once per client (sync and async alike); only the
+    codings the client undoes itself are asked for (:mod:`.content_encoding`)."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "Accept-Encoding": ACCEPT_ENCODING,
+        "User-Agent": USER_AGENT,
+    }
 
 
 def query_pairs(query: Mapping[str, Any] | None, argument: str = "query") -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ A transport (requests in :class:`~airflow_provider_truto.client.sync_client.Trut
 
 - a 429 pauses the rate budget it belongs to, for every worker sharing it;
 - a 3xx is a :class:`~airflow_provider_truto.exceptions.TrutoRedirectError`, never followed;
-- the answer must arrive whole within the connection's timeout and stay under its size cap;
+- the answer must arrive whole within the connection's timeout and stay under its size cap, decoded;
 - the token is redacted from what is shown, never from the values decided with (:func:`decode_answer`);
 - an error status becomes the typed error of :func:`~airflow_provider_truto.exceptions.error_for_status`.
 """
@@ -24,6 +24,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from airflow_provider_truto.client.content_encoding import BodyDecoder, EncodingError
 from airflow_provider_truto.client.redaction import contains_token, redact, redact_value
 from airflow_provider_truto.exceptions import (
     BODY_EXCERPT_CHARS,
@@ -81,7 +82,11 @@ class AnswerDecoder:
         if status_code == 429:  # every worker sharing the budget waits, not just this one
             self._pause(self._account, parse_retry_after(headers.get("Retry-After")))
         redirect = redirect_error(status_code, headers.get("Location"), call=self.call, token=self._token)
-        return redirect or self.reader.check_length(headers.get("Content-Length"))
+        return (
+            redirect
+            or self.reader.check_length(headers.get("Content-Length"))
+            or self.reader.check_encoding(headers.get("Content-Encoding"))
+        )
 
     def read(self, chunks: Iterable[bytes]) -> TrutoError | None:
         """Read the body; the error (returned, not raised) if a limit is passed."""
@@ -148,7 +153,10 @@ class AnswerReader:
       the async one runs the attempt within it (``async_client.within_deadline``); both check between
       chunks.
     - A size cap: an answer announcing or reaching more than ``max_bytes`` is refused while it streams,
-      so memory stays bounded by the cap, not by what a server sends.
+      so memory stays bounded by the cap, not by what a server sends. The cap holds on the decoded
+      bytes: the transports hand over raw bytes, and ``Content-Encoding`` is undone here a piece at a
+      time (:mod:`~airflow_provider_truto.client.content_encoding`), so a compression bomb is refused
+      after at most the cap, as a permanent :class:`TrutoInvalidResponseError`, never decoded whole.
     """
 
     def __init__(self, call: str, *, timeout: float, max_bytes: int) -> None:
@@ -157,6 +165,9 @@ class AnswerReader:
         self.max_bytes = max_bytes
         self.deadline = time.monotonic() + timeout
         self.body = bytearray()
+        self.received = 0  # raw bytes, before decoding
+        self._encoding: str | None = None
+        self._decoder = BodyDecoder(None)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -172,8 +183,17 @@ class AnswerReader:
             announced = 0
         return self.too_large(announced) if announced > self.max_bytes else None
 
+    def check_encoding(self, content_encoding: str | None) -> TrutoInvalidResponseError | None:
+        """The error for an answer in a ``Content-Encoding`` the client cannot undo; else undo it."""
+        try:
+            self._decoder = BodyDecoder(content_encoding)
+        except EncodingError as error:
+            return TrutoInvalidResponseError(f"{self.call} answered with {error}")
+        self._encoding = content_encoding
+        return None
+
     def read(self, chunks: Iterable[bytes]) -> TrutoError | None:
-        """Read the body from ``chunks``; the error if a limit is passed.
+        """Read the body from ``chunks`` (raw bytes, as sent); the error if a limit is passed.
 
         The error is returned, not raised: no frame of its traceback then holds a raw chunk (tracebacks
         that print local variables would show what a server echoed).
@@ -182,7 +202,7 @@ class AnswerReader:
             failure = self.add(chunk)
             if failure is not None:
                 return failure
-        return None
+        return self.finish()
 
     async def aread(self, chunks: AsyncIterable[bytes]) -> TrutoError | None:
         """:meth:`read` for an async stream."""
@@ -190,14 +210,28 @@ class AnswerReader:
             failure = self.add(chunk)
             if failure is not None:
                 return failure
-        return None
+        return self.finish()
 
     def add(self, chunk: bytes) -> TrutoError | None:
-        if len(self.body) + len(chunk) > self.max_bytes:
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
             return self.too_large(None)
         if self.expired():
             return self.timed_out()
-        self.body += chunk
+        return self._keep(self._decoder.decode, chunk)
+
+    def finish(self) -> TrutoError | None:
+        """Take what the decoder still holds once the body has ended."""
+        return self._keep(lambda _: self._decoder.finish(), b"")
+
+    def _keep(self, decode: Callable[[bytes], Iterable[bytes]], chunk: bytes) -> TrutoError | None:
+        try:
+            for piece in decode(chunk):
+                if len(self.body) + len(piece) > self.max_bytes:
+                    return self.too_large(None)
+                self.body += piece
+        except EncodingError as error:
+            return TrutoInvalidResponseError(f"{self.call} answered {error}")
         return None
 
     def timed_out(self) -> TrutoConnectionError:
@@ -208,6 +242,8 @@ class AnswerReader:
 
     def too_large(self, announced: int | None) -> TrutoInvalidResponseError:
         size = f"{announced} bytes" if announced is not None else f"more than {self.max_bytes} bytes"
+        if announced is None and self._decoder.layers:
+            size += f" once decoded (Content-Encoding: {self._encoding})"
         return TrutoInvalidResponseError(
             f"{self.call} answered {size}, over the cap of {self.max_bytes / 1e6:g} MB; raise the "
             "connection's 'max_response_mb' extra if answers this large are expected"

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 import requests.adapters
 import tenacity
+import urllib3.exceptions
 
 from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, BaseTrutoClient
 from airflow_provider_truto.client.config import TrutoConfig
@@ -153,15 +154,19 @@ class TrutoClient(BaseTrutoClient):
                 failure = read_failure
         except TrutoError:
             raise
-        except requests.RequestException as error:
-            failure = decoder.transport_failure(error, timed_out=isinstance(error, requests.Timeout))
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+        ) as error:  # the raw body is urllib3's
+            timed_out = isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError))
+            failure = decoder.transport_failure(error, timed_out=timed_out)
         raise failure
 
     @staticmethod
     def _read(response: requests.Response, decoder: AnswerDecoder, deadline: Deadline) -> TrutoError | None:
         failure = decoder.head(response.status_code, response.headers)
-        if failure is None:
-            failure = decoder.read(response.iter_content(STREAM_CHUNK_BYTES))
+        if failure is None:  # raw bytes: the decoder undoes Content-Encoding under its size cap
+            failure = decoder.read(response.raw.stream(STREAM_CHUNK_BYTES, decode_content=False))
         if failure is None and deadline.cut:  # a body without a length ends "cleanly" when cut
             failure = decoder.timed_out()
         return failure

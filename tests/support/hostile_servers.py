@@ -8,13 +8,16 @@ got, answers HTTP/1.1 with ``Connection: close``, and stops when its ``with`` bl
 from __future__ import annotations
 
 import contextlib
+import gzip
 import ipaddress
 import json
 import socket
 import socketserver
 import ssl
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -365,3 +368,33 @@ UNREADABLE_CREATED_AT = {
     "an-object": {"seconds": 1_784_524_800},
     "a-flag": True,
 }
+
+
+# -- compressed answers --------------------------------------------------------------------------------------
+
+GIB = 1 << 30
+_MIB_OF_ZEROS = bytes(1 << 20)
+_CRC32_OF_A_GIB_OF_ZEROS = 0x5B64C2B0  # zlib.crc32 over 1 GiB of zeros: computing it takes seconds
+
+
+def gzip_bomb() -> bytes:
+    """A 2.5 KB body that ``Content-Encoding: gzip, gzip`` expands to 1 GiB of zeros.
+
+    The inner gzip stream is one member (a decoder that stops after a member must still face the whole
+    GiB): one compressed MiB of zeros, ended by a full flush so its bytes repeat exactly, 1024 times.
+    """
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = deflate.compress(_MIB_OF_ZEROS) + deflate.flush(zlib.Z_FULL_FLUSH)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+    trailer = struct.pack("<II", _CRC32_OF_A_GIB_OF_ZEROS, GIB & 0xFFFFFFFF)
+    inner = header + block * 1024 + deflate.flush() + trailer
+    return gzip.compress(inner, compresslevel=9, mtime=0)
+
+
+def encoded_reply(body: bytes, encoding: str, status: int = 200) -> Behaviour:
+    """Answer every request with ``body``, already encoded, under ``Content-Encoding: encoding``."""
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        reply(sock, status, body, {"Content-Encoding": encoding})
+
+    return behaviour

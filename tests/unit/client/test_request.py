@@ -95,5 +95,6 @@ def test_every_call_carries_the_token_and_says_who_it_is() -> None:
     assert default_headers("tok") == {
         "Authorization": "Bearer tok",
         "Accept": "application/json",
+        "Accept-Encoding": "gzip, deflate",  # what the client undoes itself, under its size cap
         "User-Agent": USER_AGENT,
     }
