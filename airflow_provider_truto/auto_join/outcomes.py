@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_truto.client.redaction import redact
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
     TrutoAuthError,
     TrutoBadRequestError,
+    TrutoError,
     TrutoHTTPError,
     TrutoNotFoundError,
     TrutoRedirectError,
@@ -61,15 +63,19 @@ def is_account_wide(error: BaseException) -> bool:
     return isinstance(error, ACCOUNT_WIDE_ERRORS)
 
 
-def classify_join_error(error: BaseException) -> tuple[str, str, bool]:
+def classify_join_error(error: BaseException, *, token: str = "") -> tuple[str, str, bool]:
     """``(outcome, reason, account_failed)`` for a join that raised.
 
     A channel that can never be joined is ``skipped``; anything else is ``failed``, and an account-wide
-    error (:func:`is_account_wide`) fails the account.
+    error (:func:`is_account_wide`) fails the account. An error that is no Truto error (a bug, something
+    no one foresaw) fails this channel only, named by its type, ``token`` redacted from its text (a
+    Truto error's text is redacted already).
     """
     reason = unjoinable_reason(error)
     if reason is not None:
         return SKIPPED, reason, False
+    if not isinstance(error, TrutoError):
+        return FAILED, redact(f"unexpected {type(error).__name__}: {error}", token), False
     return FAILED, str(error), is_account_wide(error)
 
 

@@ -16,6 +16,7 @@ A transport (requests in :class:`~airflow_provider_truto.client.sync_client.Trut
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
@@ -251,16 +252,24 @@ class AnswerReader:
 
 
 def decode_text(body: bytes | bytearray, content_type: str | None) -> str:
-    """An answer's bytes as text: the charset the server declared, else UTF-8 (JSON's encoding)."""
-    charset = "utf-8"
+    """An answer's bytes as text: the charset the server declared, else UTF-8 (JSON's encoding).
+
+    A charset that names no text encoding, or one that cannot decode with replacement (``undefined``,
+    ``idna``, ``punycode``: a ``UnicodeError`` of their own), counts as undeclared. A UTF-8 byte order
+    mark is dropped.
+    """
+    charset = None
     for parameter in (content_type or "").split(";")[1:]:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip():
             charset = value.strip().strip('"')
-    try:
-        return body.decode(charset, errors="replace")
-    except LookupError:
-        return body.decode("utf-8", errors="replace")
+    if charset is not None:
+        try:
+            if codecs.lookup(charset).name != "utf-8":
+                return body.decode(charset, errors="replace")
+        except Exception:  # LookupError, UnicodeError, a codec's own complaint: JSON's UTF-8 instead
+            pass
+    return body.decode("utf-8-sig", errors="replace")
 
 
 def decode_answer(
@@ -301,14 +310,27 @@ def _decode_success(
         return {}, None
     try:
         answer = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError) as error:  # nested deeper than Python's recursion limit
+        problem = "nested too deeply to read" if isinstance(error, RecursionError) else "not JSON"
         return None, TrutoInvalidResponseError(
-            f"{call} answered HTTP {status_code} with a body that is not JSON",
+            f"{call} answered HTTP {status_code} with a body that is {problem}",
             status_code=status_code,
             body=redact(text[: BODY_EXCERPT_CHARS * 2], token)[:BODY_EXCERPT_CHARS],
         )
     if not contains_token(text, token):  # decoding cannot make a token appear that no spelling showed
         return answer, None
+    try:
+        return _without_token(answer, status_code, call=call, token=token)
+    except RecursionError:  # parsed, but too deep for the walk that takes the token out
+        return None, TrutoInvalidResponseError(
+            f"{call} answered HTTP {status_code} with a body that is nested too deeply to read",
+            status_code=status_code,
+        )
+
+
+def _without_token(
+    answer: Any, status_code: int, *, call: str, token: str
+) -> tuple[Any, TrutoInvalidResponseError | None]:
     held = _decided_with_token(answer, token)
     if held is not None:
         return None, TrutoInvalidResponseError(
@@ -364,22 +386,32 @@ def error_from_answer(
     """The typed error for an error answer, from Truto's error body. ``text`` must already be redacted."""
     try:
         payload = json.loads(text) if text else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: the status still says enough
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
     raw = payload.get("raw_response")
-    remote_error = raw.get("error") if isinstance(raw, dict) else None
-    message = payload.get("message") or payload.get("error") or reason or "error"
+    remote_error = _text(raw.get("error")) if isinstance(raw, dict) else None
+    message = _text(payload.get("message")) or _text(payload.get("error")) or reason or "error"
     # The text was redacted before decoding; what its JSON escapes decoded to is redacted again.
     return error_for_status(
         status_code,
         redact(f"{call}: {message}", token),
         retry_after=parse_retry_after(retry_after),
-        remote_error=redact(str(remote_error), token) if remote_error is not None else None,
+        remote_error=redact(remote_error, token) if remote_error is not None else None,
         is_remote_error=bool(payload.get("truto_is_remote_error")),
         body=text,
     )
+
+
+def _text(value: Any) -> str | None:
+    """A field of an error body as text: a string or a number; anything else (an object, a list nested
+    a thousand deep) is not a message."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -173,8 +174,10 @@ class JoinChannelOperator(BaseOperator):
         outcomes = [outcome for account_outcomes in results for outcome in account_outcomes]
         failed = [outcome for outcome in outcomes if outcome["outcome"] == FAILED]
         if failed:
+            done = Counter(outcome["outcome"] for outcome in outcomes)
             raise TrutoError(
-                f"{len(failed)} of {len(batch)} channels were not joined; first: "
+                f"{len(failed)} of {len(batch)} channels were not joined ({done[JOINED]} joined, "
+                f"{done[SKIPPED]} skipped); first: "
                 f"{failed[0]['name']} ({failed[0]['id']}): {failed[0]['reason']}"
             )
         return outcomes
@@ -193,8 +196,12 @@ class JoinChannelOperator(BaseOperator):
                 continue
             try:
                 self._join(channel, account, context)
-            except TrutoError as error:
-                result, reason, account_failed = classify_join_error(error)
+            except Exception as error:  # an unexpected one too: this channel's outcome, not the batch's
+                if not isinstance(error, TrutoError):
+                    self.log.exception(
+                        "Joining %s (%s) raised an unexpected error", channel["name"], channel["id"]
+                    )
+                result, reason, account_failed = classify_join_error(error, token=self.hook.config.token)
                 outcomes.append(join_outcome(channel, account, result, reason))
                 self.log.log(
                     logging.INFO if result == SKIPPED else logging.WARNING,

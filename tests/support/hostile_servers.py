@@ -398,3 +398,8 @@ def encoded_reply(body: bytes, encoding: str, status: int = 200) -> Behaviour:
         reply(sock, status, body, {"Content-Encoding": encoding})
 
     return behaviour
+
+
+def deeply_nested(depth: int = 100_000) -> str:
+    """A JSON channel whose ``remote_data`` nests ``depth`` lists: more than Python's parser can recurse."""
+    return '{"id": "C1", "name": "deep", "remote_data": ' + "[" * depth + "]" * depth + "}"

@@ -32,7 +32,15 @@ from tests.support.helpers import (
     leaks,
     spellings,
 )
-from tests.support.hostile_servers import DEAD, HostileServer, Request, flood, json_escaped, reply
+from tests.support.hostile_servers import (
+    DEAD,
+    HostileServer,
+    Request,
+    deeply_nested,
+    flood,
+    json_escaped,
+    reply,
+)
 
 Call = Callable[..., Any]
 
@@ -135,3 +143,37 @@ def test_a_huge_answer_is_refused_while_it_streams(unified: Call, announce: bool
     assert server.sent[-1] < 40_000_000  # the client hung up early (kernel buffers hold a few MB)
     if announce:
         assert "answered 100000000 bytes" in str(caught.value)
+
+
+# -- answers the provider cannot read are typed ----------------------------------------------------------
+
+
+def test_deeply_nested_json_is_an_invalid_response(unified: Call) -> None:
+    def deep(request: Request, sock: socket.socket) -> None:
+        reply(sock, 200, deeply_nested())
+
+    with HostileServer(deep) as server, pytest.raises(TrutoInvalidResponseError) as caught:
+        unified(server.url, "instant-messaging", "channels", "join", body={"channel": {"id": "C1"}})
+    assert "nested too deeply to read" in str(caught.value) and len(server.requests) == 1
+
+
+def test_a_deeply_nested_error_body_still_gives_the_statuss_error(unified: Call) -> None:
+    def deep(request: Request, sock: socket.socket) -> None:
+        reply(sock, 400, '{"message": ' + "[" * 100_000 + "]" * 100_000 + "}")
+
+    with HostileServer(deep) as server, pytest.raises(TrutoBadRequestError):
+        unified(server.url, "instant-messaging", "channels", "list")
+
+
+@pytest.mark.parametrize("charset", ["undefined", "idna", "punycode", "no-such-charset", '"utf-8"'])
+def test_a_charset_that_cannot_decode_is_read_as_utf_8(unified: Call, charset: str) -> None:
+    """JSON is UTF-8: a charset that names no usable text encoding (a UnicodeError of its own for
+    undefined, idna and punycode) is read as UTF-8, a byte order mark dropped."""
+    body = "\ufeff" + json.dumps({"result": [{"id": "C1", "name": "café ☕"}], "next_cursor": None})
+
+    def odd(request: Request, sock: socket.socket) -> None:
+        reply(sock, 200, body.encode(), {"Content-Type": f"application/json; charset={charset}"})
+
+    with HostileServer(odd) as server:
+        answer = unified(server.url, "instant-messaging", "channels", "list")
+    assert answer["result"] == [{"id": "C1", "name": "café ☕"}]

@@ -5,6 +5,7 @@ real Airflow is in tests/integration/."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
@@ -34,8 +35,13 @@ from tests.support.helpers import (
 )
 from tests.support.hostile_servers import (
     HostileServer,
+    Request,
+    channel,
+    deeply_nested,
     gateway,
+    json_reply,
     redirect_to,
+    reply,
 )
 
 
@@ -92,6 +98,59 @@ def test_batch_isolates_a_failing_account(sandbox: Any, context: dict[str, Any])
     assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(good, 1)
     blocked_calls = [r for r in sandbox.requests if r.query.get("integrated_account_id") == ["acct-blocked"]]
     assert len(blocked_calls) == 1  # the account failed once; its second channel was not tried
+
+
+def test_an_unreadable_answer_in_one_account_keeps_the_other_accounts_outcomes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One account's join answers JSON nested 100,000 deep: that channel fails, typed; the healthy
+    account's joins go through and are counted, and the task still fails."""
+
+    def truto(request: Request, sock: socket.socket) -> None:
+        channel_id = request.json()["channel"]["id"]
+        if request.query["integrated_account_id"] == ["deep"]:
+            reply(sock, 200, deeply_nested())
+        else:
+            json_reply(sock, 200, channel(channel_id))
+
+    with HostileServer(truto) as server:
+        hostile_connection(monkeypatch, server.url)
+        batch = [
+            {"id": "CD1", "name": "deep-1", "integrated_account_id": "deep"},
+            {"id": "CH1", "name": "healthy-1"},
+            {"id": "CH2", "name": "healthy-2"},
+        ]
+        operator = JoinChannelOperator(
+            task_id="j", channel_ids=batch, truto_conn_id="hostile", max_concurrency=2
+        )
+        with pytest.raises(TrutoError) as caught:
+            operator.execute(task_context("j"))
+    assert "1 of 3 channels were not joined (2 joined, 0 skipped)" in str(caught.value)
+    assert "deep-1 (CD1)" in str(caught.value) and "nested too deeply" in str(caught.value)
+    assert sorted(r.json()["channel"]["id"] for r in server.requests) == ["CD1", "CH1", "CH2"]
+
+
+def test_an_unexpected_error_fails_one_channel_not_the_batch(
+    sandbox: Any, context: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection into the hook (no HTTP library is stubbed): a join that raises something no one
+    foresaw is that channel's failure; the rest of the batch is joined and reported."""
+    from airflow_provider_truto.hooks.truto import TrutoHook
+
+    channels = [sandbox.add_channel(ACCOUNT, name=f"c{n}")["id"] for n in range(3)]
+    join = TrutoHook.join_channel
+
+    def join_or_break(self: TrutoHook, channel_id: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if channel_id == channels[1]:
+            raise RecursionError("maximum recursion depth exceeded")
+        return join(self, channel_id, *args, **kwargs)
+
+    monkeypatch.setattr(TrutoHook, "join_channel", join_or_break)
+    with pytest.raises(TrutoError) as caught:
+        JoinChannelOperator(task_id="j", channel_ids=channels).execute(context)
+    assert "1 of 3 channels were not joined (2 joined, 0 skipped)" in str(caught.value)
+    assert "unexpected RecursionError: maximum recursion depth exceeded" in str(caught.value)
+    assert sandbox.join_counts(ACCOUNT) == {channels[0]: 1, channels[2]: 1}
 
 
 def test_batch_stops_an_account_after_three_straight_failures(sandbox: Any, context: dict[str, Any]) -> None:
