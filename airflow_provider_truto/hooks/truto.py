@@ -174,6 +174,12 @@ class TrutoHook(BaseHook):
 
         Joining a channel the bot is already in succeeds. ``idempotency_key`` defaults to a new key per call;
         pass a stable one to make repeats of the same logical join (e.g. an Airflow retry) safe.
+
+        The answer must be the channel joined: an empty answer (a 204, an empty 200: a middlebox, not
+        Truto) is never a join, and in the unified format the answer must carry the channel's id. Anything
+        else is a :class:`TrutoInvalidResponseError`, not retried by the hook (the same middlebox would
+        answer the same); the join is not counted, so a task retry (the same idempotency key) or the next
+        run takes it up.
         """
         channel_id = require_id("channel_id", channel_id)
         if remote_data is not None and not isinstance(remote_data, Mapping):
@@ -182,7 +188,7 @@ class TrutoHook(BaseHook):
         body: dict[str, Any] = {"channel": {"id": channel_id}}
         if remote_data:
             body["remote_data"] = dict(remote_data)
-        return self._channel_call(
+        joined = self._channel_call(
             UnifiedCall(
                 INSTANT_MESSAGING,
                 CHANNELS,
@@ -193,6 +199,7 @@ class TrutoHook(BaseHook):
                 idempotency_key=idempotency_key,
             )
         )
+        return _the_channel_joined(joined, channel_id, response_format)
 
     def get_channel(
         self,
@@ -280,3 +287,24 @@ class TrutoHook(BaseHook):
                 f"channel {call.method} returned {type(answer).__name__}, not an object"
             )
         return answer
+
+
+def _the_channel_joined(answer: dict[str, Any], channel_id: str, response_format: str) -> dict[str, Any]:
+    """``answer`` if it is the channel joined, else the error saying what came back instead.
+
+    Other response formats than ``unified`` (``raw``: Slack's own ``{"ok": true, "channel": {...}}``) are
+    only required not to be empty: their shape is the provider's.
+    """
+    if not answer:
+        problem = "an empty answer (HTTP 204 or an empty body: a proxy, not Truto), which is not a join"
+    elif response_format == "unified" and answer.get("id") != channel_id:
+        other = answer.get("id")
+        shown = repr(other)[:60] if isinstance(other, (str, int)) else type(other).__name__
+        problem = f"a channel whose id is {shown}" if "id" in answer else "an object without an id"
+        problem += ", not the channel joined"
+    else:
+        return answer
+    raise TrutoInvalidResponseError(
+        f"joining channel {channel_id} answered {problem}; the join is not counted (a retry, with the same "
+        "idempotency key, or the next run tries it again)"
+    )

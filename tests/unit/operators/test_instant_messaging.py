@@ -14,6 +14,7 @@ from airflow_provider_truto.exceptions import (
     TrutoBadRequestError,
     TrutoError,
     TrutoInputError,
+    TrutoInvalidResponseError,
     TrutoRedirectError,
 )
 from airflow_provider_truto.operators.idempotency import task_idempotency_key
@@ -39,7 +40,9 @@ from tests.support.hostile_servers import (
     channel,
     deeply_nested,
     gateway,
+    head,
     json_reply,
+    page,
     redirect_to,
     reply,
 )
@@ -151,6 +154,49 @@ def test_an_unexpected_error_fails_one_channel_not_the_batch(
     assert "1 of 3 channels were not joined (2 joined, 0 skipped)" in str(caught.value)
     assert "unexpected RecursionError: maximum recursion depth exceeded" in str(caught.value)
     assert sandbox.join_counts(ACCOUNT) == {channels[0]: 1, channels[2]: 1}
+
+
+def empty_join(status: int, body: str) -> Any:
+    """Joins answered ``status`` with ``body`` (a proxy in the way), channel lists as Truto would."""
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        if request.path == JOIN:
+            sock.sendall(head(status, {"Content-Type": "application/json"}, length=len(body)) + body.encode())
+        else:
+            json_reply(sock, 200, page([], None))
+
+    return behaviour
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "problem"),
+    [
+        (204, "", "an empty answer"),
+        (200, "", "an empty answer"),
+        (200, "{}", "an empty answer"),
+        (200, '{"result": {}}', "an empty answer"),
+        (200, '{"name": "general"}', "an object without an id"),
+        (200, '{"id": "C-OTHER", "name": "elsewhere"}', "a channel whose id is 'C-OTHER'"),
+    ],
+    ids=["204", "empty-200", "empty-object", "empty-result", "no-id", "another-channel"],
+)
+def test_an_answer_that_is_not_the_channel_joined_is_no_join(
+    monkeypatch: pytest.MonkeyPatch, status: int, body: str, problem: str
+) -> None:
+    with HostileServer(empty_join(status, body)) as server:
+        hostile_connection(monkeypatch, server.url, max_retries=2)
+        with pytest.raises(TrutoInvalidResponseError) as single:
+            JoinChannelOperator(task_id="j", channel_id="C1", truto_conn_id="hostile").execute(
+                task_context("j")
+            )
+        batch = JoinChannelOperator(task_id="b", channel_ids=["C1", "C2"], truto_conn_id="hostile")
+        with pytest.raises(TrutoError) as batched:
+            batch.execute(task_context("b"))
+    assert f"joining channel C1 answered {problem}" in str(single.value)
+    assert "the join is not counted" in str(single.value)
+    # Failed, never "joined": both channels of the batch, each asked once (the hook does not retry it).
+    assert "2 of 2 channels were not joined (0 joined, 0 skipped)" in str(batched.value)
+    assert [r.json()["channel"]["id"] for r in server.requests if r.path == JOIN] == ["C1", "C1", "C2"]
 
 
 def test_batch_stops_an_account_after_three_straight_failures(sandbox: Any, context: dict[str, Any]) -> None:
