@@ -1,7 +1,7 @@
 """Keep the API token out of every text and value the provider hands on (messages, logs, results).
 
 A server or a library may render the token in several ways: raw, ``repr``-escaped (``\\x74``, ``\\'``),
-JSON-escaped (``\\u0074``, ``\\/``), URL-encoded (``%74``) or as an HTML character reference (``&#116;``),
+JSON-escaped (``\\u0074``, ``\\/``), URL-encoded (``%74``) or as an HTML reference (``&#116;``, ``&amp;``),
 and may mix them character by character. :func:`redact` matches every such spelling in a text, and
 :func:`redact_value` in every string of a decoded answer.
 
@@ -140,8 +140,20 @@ def _spellings(char: str) -> str:
         "%" + _hex(code, 2),
         f"&#0*{code};",
         "&#[xX]0*" + _hex(code, 0) + ";",
+        *(re.escape(entity) for entity in _NAMED_ENTITIES.get(char, ())),
     ]
     return "(?:" + "|".join(alternatives) + ")"
+
+
+# HTML's named references for the characters an HTML-escaping server rewrites (HTML5 keeps the
+# upper-case forms of the first four).
+_NAMED_ENTITIES = {
+    "&": ("&amp;", "&AMP;"),
+    "<": ("&lt;", "&LT;"),
+    ">": ("&gt;", "&GT;"),
+    '"': ("&quot;", "&QUOT;"),
+    "'": ("&apos;",),
+}
 
 
 def _hex(code: int, width: int) -> str:

@@ -29,7 +29,7 @@ from airflow_provider_truto.client.unified_api import (
     UNIFIED_METHODS,
     check_response_format,
 )
-from airflow_provider_truto.client.validation import require_segment
+from airflow_provider_truto.client.validation import given, optional_header_value, require_segment
 from airflow_provider_truto.exceptions import TrutoInputError
 
 USER_AGENT = f"airflow-provider-truto/{__version__}"
@@ -79,9 +79,10 @@ class ApiCall:
         """
         method = self.method.upper()
         data = json_body(self.body)
+        key = optional_header_value("idempotency_key", given(self.idempotency_key))
         headers = {"Content-Type": "application/json"} if data is not None else {}
         if method in WRITE_METHODS:
-            headers["Idempotency-Key"] = self.idempotency_key or str(uuid.uuid4())
+            headers["Idempotency-Key"] = key or str(uuid.uuid4())
         account = (self.query or {}).get("integrated_account_id")
         url = base_url + self.path
         return PreparedRequest(

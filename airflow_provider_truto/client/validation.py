@@ -55,6 +55,28 @@ def require_segment(argument: str, value: Any, *, name: bool = False) -> str:
     return segment
 
 
+def optional_header_value(argument: str, value: Any) -> str | None:
+    """A value sent as an HTTP header as given (``None``: not given): printable ASCII, spaces inside.
+
+    A CR or LF would end the header (requests and httpx refuse it only when sending, which looks like a
+    network fault and is retried), and a character outside ASCII is encoded differently by each transport
+    (httpx refuses it): both are named here, before any request.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TrutoInputError(argument, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise TrutoInputError(argument, "must not be empty or blank")
+    if value != value.strip() or not all(" " <= char <= "~" for char in value):
+        raise TrutoInputError(
+            argument,
+            "must be printable ASCII without surrounding whitespace: no line breaks, control or non-ASCII "
+            f"characters, got {value[:60]!r}",
+        )
+    return value
+
+
 def require_whole(argument: str, value: Any, *, minimum: int = 0) -> int:
     """A whole number (an ``int``, not a ``bool``) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -3,6 +3,7 @@ or a library may render it in, mixed too; decoded answers walked again; the toke
 
 from __future__ import annotations
 
+import html
 import json
 import socket
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from airflow_provider_truto.client.redaction import (
     redact,
     redact_value,
 )
-from airflow_provider_truto.exceptions import TrutoInvalidResponseError
+from airflow_provider_truto.exceptions import TrutoAuthError, TrutoInvalidResponseError
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.support.helpers import (
@@ -41,6 +42,7 @@ from tests.support.hostile_servers import (
     json_escaped,
     json_reply,
     page,
+    reply,
 )
 
 
@@ -60,6 +62,32 @@ def test_every_spelling_of_the_token_is_masked(spelled: str) -> None:
     text = f"before {spelled} after"
     assert redact(text, TOKEN) == f"before {MASK} after"
     assert contains_token(text, TOKEN)
+
+
+HTML_TOKEN = "tok&en<s3cr3t>'q\"9"
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        html.escape(HTML_TOKEN),  # &amp; &lt; &gt; &#x27; &quot;
+        HTML_TOKEN.replace("&", "&amp;").replace("'", "&apos;").replace('"', "&QUOT;"),
+        HTML_TOKEN.replace("<", "&LT;").replace(">", "&#62;"),
+    ],
+    ids=["html-escape", "apos-and-upper-quot", "upper-lt"],
+)
+def test_a_token_echoed_with_named_html_entities_is_masked(spelled: str) -> None:
+    assert redact(f"<p>bad token {spelled}</p>", HTML_TOKEN) == f"<p>bad token {MASK}</p>"
+
+
+def test_a_token_echoed_html_escaped_in_an_error_body_is_redacted(unified: Callable[..., Any]) -> None:
+    def echo(request: Request, sock: socket.socket) -> None:
+        reply(sock, 401, f"<html><body>Invalid token {html.escape(HTML_TOKEN)}</body></html>")
+
+    with HostileServer(echo) as server, pytest.raises(TrutoAuthError) as caught:
+        unified(server.url, "instant-messaging", "channels", "list", settings={"token": HTML_TOKEN})
+    assert caught.value.body is not None and f"Invalid token {MASK}" in caught.value.body
+    assert html.escape(HTML_TOKEN) not in repr(vars(caught.value))
 
 
 def test_other_text_is_left_alone() -> None:

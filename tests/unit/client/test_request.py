@@ -98,3 +98,37 @@ def test_every_call_carries_the_token_and_says_who_it_is() -> None:
         "Accept-Encoding": "gzip, deflate",  # what the client undoes itself, under its size cap
         "User-Agent": USER_AGENT,
     }
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["run-1\r\nX-Injected: yes", "run-1\n", "ключ-1", "run-\u00e9", "run\x00", " padded ", "   "],
+    ids=["crlf", "lf", "cyrillic", "latin-1", "nul", "padded", "blank"],
+)
+def test_an_idempotency_key_no_header_can_carry_is_named_before_any_request(unified: Any, key: str) -> None:
+    """Once, a CR/LF in the key was retried three times as a network fault, and a non-Latin-1 key raised
+    a raw UnicodeEncodeError from the HTTP library."""
+    with HostileServer(one_page) as server, pytest.raises(TrutoInputError) as caught:
+        unified(
+            server.url,
+            "instant-messaging",
+            "channels",
+            "join",
+            body={"channel": {"id": "C1"}},
+            idempotency_key=key,
+            settings={"max_retries": 3},
+        )
+    assert caught.value.argument == "idempotency_key" and server.requests == []
+
+
+def test_a_printable_idempotency_key_is_sent_as_given(unified: Any) -> None:
+    with HostileServer(one_page) as server:
+        unified(
+            server.url,
+            "instant-messaging",
+            "channels",
+            "join",
+            body={"channel": {"id": "C1"}},
+            idempotency_key="run 1|join:C1~x",
+        )
+    assert server.requests[0].headers["idempotency-key"] == "run 1|join:C1~x"
