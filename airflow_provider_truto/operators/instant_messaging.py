@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,8 @@ MAX_CONSECUTIVE_FAILURES = 3
 # its keyed join), and it stops after one page per CHANNELS_PER_MEMBERSHIP_PAGE channels, so it never costs
 # more than a quarter of re-sending the whole batch.
 MEMBERSHIP_CHECK_MIN_CHANNELS = 8
+# The outcome of a channel a batch did not send once the task was told to stop (on_kill).
+NOT_SENT_WHEN_STOPPED = "not sent: the task was told to stop"
 MEMBERSHIP_PAGE_SIZE = 200
 CHANNELS_PER_MEMBERSHIP_PAGE = 4
 
@@ -163,6 +166,7 @@ class JoinChannelOperator(BaseOperator):
         return joined
 
     def _join_batch(self, batch: list[ChannelRef], context: Context) -> list[dict[str, Any]]:
+        self._stopping  # noqa: B018 - made on the main thread, before on_kill can ask for it
         by_account: dict[str, list[ChannelRef]] = {}
         for channel in batch:
             by_account.setdefault(self._account(channel), []).append(channel)
@@ -182,6 +186,18 @@ class JoinChannelOperator(BaseOperator):
             )
         return outcomes
 
+    def on_kill(self) -> None:
+        """Told to stop (SIGTERM: a user stopping the run, a worker shutting down): no further join is
+        sent. The joins in flight finish and are recorded; the batch then fails, saying what was joined
+        and that the rest was not sent."""
+        self._stopping.set()
+        self.log.warning("Told to stop: no further join is sent; the joins in flight finish")
+
+    @cached_property
+    def _stopping(self) -> threading.Event:
+        # Made when first asked for (a task's copy is made before it runs; an Event cannot be copied).
+        return threading.Event()
+
     def _join_account(
         self, account: str, channels: list[ChannelRef], context: Context
     ) -> list[dict[str, Any]]:
@@ -190,6 +206,13 @@ class JoinChannelOperator(BaseOperator):
         consecutive_failures = 0
         joined_before = self._joined_by_earlier_try(account, channels, context)
         for position, channel in enumerate(channels):
+            if self._stopping.is_set():
+                rest = channels[position:]
+                outcomes.extend(join_outcome(c, account, FAILED, NOT_SENT_WHEN_STOPPED) for c in rest)
+                self.log.warning(
+                    "Account %s: %d joins not sent, the task was told to stop", account, len(rest)
+                )
+                break
             if channel["id"] in joined_before:
                 outcomes.append(join_outcome(channel, account, JOINED, None))
                 self.log.info("Joined %s (%s) by an earlier try", channel["name"], channel["id"])
