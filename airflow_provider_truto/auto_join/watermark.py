@@ -105,6 +105,23 @@ def select_new_channels(
     return [channel for _, _, channel in chosen], new_watermark, new_seen
 
 
+def next_created_after(
+    handed_on: Iterable[Mapping[str, Any]], *, overlap: timedelta, now: datetime | None = None
+) -> str | None:
+    """The cutoff for a watch's next run, from the channels this run handed on (oldest first, at most
+    ``max_channels``): the newest ``created_at`` among them, bounded by ``now``, less ``overlap``.
+
+    A run capped at ``max_channels`` handed on its oldest channels; every channel it left behind is at
+    least as new as the newest it handed on, so the next run, looking from there, finds them all. The
+    overlap covers channels Truto lists late. ``None`` when no channel handed on has a readable time.
+    """
+    now = now if now is not None else datetime.now(timezone.utc)
+    dated = [when for channel in handed_on if (when := created_at(channel)) is not None]
+    if not dated:
+        return None
+    return (min(max(dated), now) - overlap).isoformat()
+
+
 def channel_summary(channel: Mapping[str, Any], account: str) -> dict[str, Any]:
     """What an event or XCom carries per channel: enough for ``JoinChannelOperator(channel_id=...)``."""
     return {

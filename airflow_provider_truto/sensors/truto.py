@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 class TrutoNewChannelsSensor(BaseSensorOperator):
     """Wait for public, active channels the bot is not in, created after ``created_after``.
 
-    Succeeds as soon as at least one such channel exists and returns them, oldest first, as a list of
+    Succeeds as soon as at least one such channel exists and returns them (at most ``max_channels``, the
+    oldest: a run's next cutoff must then come from the newest one handed on, see
+    :func:`airflow_provider_truto.auto_join.watermark.next_created_after`), oldest first, as a list of
     ``{"id", "name", "created_at", "integrated_account_id"}`` (XCom ``return_value``), ready for
     ``JoinChannelOperator.partial(...).expand(channel_id=sensor.output)``. The selection is the auto-join
     one (:func:`airflow_provider_truto.auto_join.selection.is_auto_joinable`) with the auto-join policy
@@ -160,6 +162,13 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         )
         if not selected:
             return PokeReturnValue(is_done=False)
+        if len(selected) >= self.max_channels:
+            self.log.warning(
+                "Handing on the oldest %d new channels (max_channels); newer ones are left for the next "
+                "run, whose cutoff must not pass them (the newest created_at handed on: %s)",
+                len(selected),
+                selected[-1].get("created_at"),
+            )
         return PokeReturnValue(is_done=True, xcom_value=[channel_summary(c, resolved) for c in selected])
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:

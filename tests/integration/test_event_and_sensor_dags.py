@@ -8,6 +8,7 @@ import importlib.util
 import shutil
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -18,7 +19,15 @@ from airflow_provider_truto.auto_join.events import channels_from_events
 from airflow_provider_truto.exceptions import TrutoAuthError
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.support.helpers import ACCOUNT, CHANNELS, REPO, connection_json, run_dag_test, token_leaks
+from tests.support.helpers import (
+    ACCOUNT,
+    CHANNELS,
+    REPO,
+    TOKEN,
+    connection_json,
+    run_dag_test,
+    token_leaks,
+)
 
 pytestmark = pytest.mark.integration
 EXAMPLES = REPO / "example_dags"
@@ -82,6 +91,41 @@ def test_deferrable_sensor_dag_joins_exactly_the_channels_created_while_it_waits
     polls = [r for r in sandbox.requests if r.path == CHANNELS]
     assert len(polls) >= 3 and all(r.status == 200 for r in polls)
     assert token_leaks(output) == []
+
+
+def test_a_backlog_over_max_channels_is_joined_over_two_runs_none_twice(
+    truto_sandbox_factory: Any, airflow_home: Path, tmp_path: Path
+) -> None:
+    """600 new channels, 500 a run: the first run joins the oldest 500 and keeps, as the next run's
+    cutoff, the newest of them less an hour; the second joins the other 100. Before, the second run's
+    cutoff (the first run's start) hid the 100 for good, and its sensor waited for nothing."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    sandbox = truto_sandbox_factory(token=TOKEN)
+    sandbox.add_account(ACCOUNT)
+    new = [
+        c["id"]
+        for c in sandbox.seed_channels(
+            ACCOUNT, 600, seed=6, mixed=False, start=now - timedelta(days=1), end=now
+        )
+    ]
+    folder = dags_folder(tmp_path, "example_truto_new_channels_sensor.py")
+    runs, outputs = [], []
+    for conf in ({"created_after": (now - timedelta(days=2)).isoformat()}, None):
+        done = run_dag_test(
+            airflow_home,
+            "example_truto_new_channels_sensor",
+            conn=connection_json(sandbox),
+            conf=conf,
+            dags_folder=folder,
+            timeout=600,
+            TRUTO_SENSOR_POKE_SECONDS="1",
+        )
+        outputs.append(done.stdout + done.stderr)
+        assert done.returncode == 0, outputs[-1][-4000:]
+        runs.append(sum(sandbox.join_counts(ACCOUNT).values()))
+    assert runs == [500, 600]
+    assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(new, 1)
+    assert "Handing on the oldest 500 new channels (max_channels)" in outputs[0]
 
 
 def test_event_dag_parses_with_its_watcher_and_joins_nothing_without_events(

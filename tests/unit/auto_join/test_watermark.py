@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.auto_join.watermark import select_new_channels
+from airflow_provider_truto.auto_join.watermark import next_created_after, select_new_channels
 
 
 def channel(cid: str, **kw: object) -> dict[str, object]:
@@ -122,3 +122,16 @@ def test_unreadable_and_missing_creation_times_are_left_out_and_counted() -> Non
     # Without a cutoff an undated channel counts; an unreadable one never does.
     chosen, _, _ = select_new_channels(channels, created_after=None, **window)
     assert [c["id"] for c in chosen] == ["UNDATED", "GOOD"]
+
+
+def test_the_next_runs_cutoff_is_the_newest_channel_handed_on_less_the_overlap() -> None:
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    handed_on = [
+        channel("A", created_at="2026-05-01T10:00:00Z"),
+        channel("B", created_at="2026-05-01T11:00:00Z"),
+    ]
+    assert next_created_after(handed_on, overlap=timedelta(hours=1), now=now) == "2026-05-01T10:00:00+00:00"
+    # A channel stamped in the future moves it to now at most; no readable time, no cutoff.
+    skewed = [*handed_on, channel("S", created_at="2026-05-09T00:00:00Z")]
+    assert next_created_after(skewed, overlap=timedelta(hours=1), now=now) == "2026-05-01T11:00:00+00:00"
+    assert next_created_after([channel("U", created_at=None)], overlap=timedelta(hours=1), now=now) is None
