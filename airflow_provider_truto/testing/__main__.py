@@ -9,6 +9,7 @@ then serves until SIGINT or SIGTERM and exits 0.
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import signal
 import sys
@@ -26,15 +27,38 @@ if TYPE_CHECKING:
 DEFAULT_ACCOUNT = "sandbox-account"
 
 
+MIN_WINDOW_SECONDS = 0.001  # a rate limit's window: no shorter than a millisecond, as printed exactly
+MAX_PORT = 65535
+
+
 def _rate(text: str) -> tuple[int, float]:
     count, sep, seconds = text.partition("/")
     try:
         limit, window = int(count), float(seconds)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected N/SECONDS such as 50/10, not {text!r}") from None
-    if not sep or limit < 1 or window <= 0:
-        raise argparse.ArgumentTypeError(f"expected N/SECONDS with N >= 1 and SECONDS > 0, not {text!r}")
+    if not sep or limit < 1 or not MIN_WINDOW_SECONDS <= window < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"expected N/SECONDS with N >= 1 and SECONDS a number >= {MIN_WINDOW_SECONDS:g}, not {text!r}"
+        )
     return limit, window
+
+
+def _port(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to {MAX_PORT}, not {text!r}")
+    return value
+
+
+def _token(text: str) -> str:
+    """A token the provider's connection accepts as it is (clean_token's rule, nothing to strip)."""
+    if not text or not all("!" <= char <= "~" for char in text):
+        raise argparse.ArgumentTypeError(
+            "expected a token of printable ASCII without spaces (a connection's token cannot hold "
+            "whitespace, control or non-ASCII characters); the one given is not shown"
+        )
+    return text
 
 
 def _non_negative_int(text: str) -> int:
@@ -59,8 +83,8 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    if not 0 <= value < math.inf:  # NaN and infinity too: inf ms of latency would hang every request
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, not {text!r}")
     return value
 
 
@@ -76,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m airflow_provider_truto.testing",
         description="Serve a local Truto sandbox on 127.0.0.1.",
     )
-    parser.add_argument("--port", type=_non_negative_int, default=0, help="port (default 0: any free port)")
-    parser.add_argument("--token", default="sandbox-token", help="API token to accept")
+    parser.add_argument("--port", type=_port, default=0, help="port (default 0: any free port)")
+    parser.add_argument("--token", type=_token, default="sandbox-token", help="API token to accept")
     accounts = parser.add_mutually_exclusive_group()
     accounts.add_argument(
         "--account", action="append", dest="account_ids", metavar="ID", help="an account id (repeatable)"

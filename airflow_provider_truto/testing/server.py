@@ -56,6 +56,12 @@ _LOOPBACK = ("127.", "::1", "::ffff:127.")
 _IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 _REDACTED = "<redacted>"
 _MAX_LINE = 65537
+# The largest request body the sandbox reads (Truto's own limit is undocumented; no call needs more).
+MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    """A request body over MAX_REQUEST_BODY_BYTES, announced or sent."""
 
 
 @dataclass(frozen=True)
@@ -138,21 +144,30 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _read_body(self) -> bytes:
-        """The raw body; raises ValueError when its framing is broken."""
+        """The raw body; raises ValueError when its framing is broken, :class:`_TooLarge` when it is
+        over :data:`MAX_REQUEST_BODY_BYTES` (announced or sent), before reading more of it."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
+            received = 0
             while True:
                 size = int(self.rfile.readline(_MAX_LINE).split(b";")[0].strip() or b"x", 16)
+                if size < 0:
+                    raise ValueError("negative chunk size")
                 if size == 0:
                     # Skip trailers up to the blank line that ends the message.
                     while self.rfile.readline(_MAX_LINE).strip():
                         pass
                     return b"".join(chunks)
+                received += size
+                if received > MAX_REQUEST_BODY_BYTES:  # a chunk size of 2**63 is not read, nor allocated
+                    raise _TooLarge
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(_MAX_LINE)
         length = int(self.headers.get("Content-Length") or 0)
         if length < 0:
             raise ValueError("negative Content-Length")
+        if length > MAX_REQUEST_BODY_BYTES:
+            raise _TooLarge
         return self.rfile.read(length) if length else b""
 
     def _read(self, raw: bytes) -> Request:
@@ -164,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
             text = raw.decode("utf-8", errors="replace")
             try:
                 body = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested deeper than Python parses: not JSON to us
                 body, is_json = text, False
         return Request(
             method=self.command.upper(),
@@ -180,12 +195,18 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         try:
             raw = self._read_body()
-        except ValueError:
-            # The stream's framing is lost, so this connection cannot carry another request.
+        except (ValueError, _TooLarge) as error:
+            # The stream's framing is lost (or the rest of the body is not read), so this connection
+            # cannot carry another request.
             self.close_connection = True
             request = self._read(b"")
-            sandbox._record(request, 400, arrived)
-            self._send(error_response(400, "Malformed request body framing"))
+            refusal = (
+                error_response(413, f"Request body over {MAX_REQUEST_BODY_BYTES} bytes")
+                if isinstance(error, _TooLarge)
+                else error_response(400, "Malformed request body framing")
+            )
+            sandbox._record(request, refusal.status, arrived)
+            self._send(refusal)
             return
         request = self._read(raw)
         if request.path == _STATE_PATH:
@@ -203,7 +224,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         response = _fault_response(fault) if fault is not None else None
         if response is None:
-            response = sandbox._process(request)
+            try:
+                response = sandbox._process(request)
+            except Exception:  # a request no route foresaw: answered, never a dropped connection
+                if sandbox.verbose:
+                    traceback.print_exc()
+                response = error_response(500, "The sandbox could not handle this request")
         if fault is not None and fault.kind == "reset_after":
             sandbox._record(request, 0, arrived)
             self._reset()
@@ -256,7 +282,11 @@ def _fault_response(fault: Fault) -> Response | None:
 
 
 def _limit_spec(limit: tuple[int, float] | None) -> str:
-    return "off" if limit is None else f"{limit[0]}/{limit[1]:g}"
+    """``N/SECONDS`` as the connection's rate-limit extras read it: a plain decimal (``1e-05`` is not)."""
+    if limit is None:
+        return "off"
+    seconds = f"{limit[1]:.6f}".rstrip("0").rstrip(".")
+    return f"{limit[0]}/{seconds}"
 
 
 def _scope(token: str) -> str:

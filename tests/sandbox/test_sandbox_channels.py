@@ -441,3 +441,50 @@ def test_concurrent_joins_are_all_counted(sb):
     assert sb.join_counts() == {c["id"]: 8 for c in channels}
     assert sb.stats()["joins"] == 320
     assert all(c["is_member"] for c in sb.channels(ACCOUNT))
+
+
+def raw_exchange(sb, request: bytes) -> bytes:
+    """Send ``request`` as is on a new connection; the whole answer until the sandbox closes it."""
+    import socket
+
+    host, port = sb.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [
+        (b"Content-Length: 1000000000000000\r\n\r\n{}", b"413"),
+        (b"Transfer-Encoding: chunked\r\n\r\n8000000000000000\r\n{}", b"413"),
+        (b"Transfer-Encoding: chunked\r\n\r\n-5\r\n{}", b"400"),
+        (b"Content-Length: lots\r\n\r\n{}", b"400"),
+    ],
+    ids=["content-length-1e15", "chunk-of-2-to-the-63", "negative-chunk", "unreadable-length"],
+)
+def test_a_body_the_sandbox_will_not_read_is_answered_not_dropped(sb, framing, status):
+    """Once, these dropped the connection without a word (an OverflowError or MemoryError in the handler)."""
+    head = (
+        f"POST {JOIN}?integrated_account_id={ACCOUNT} HTTP/1.1\r\n"
+        f"Host: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    )
+    answer = raw_exchange(sb, head.encode() + framing)
+    assert answer.split(b" ", 2)[1] == status
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["statusCode"] == int(status)
+
+
+def test_json_nested_past_pythons_limit_is_a_400(sb, api):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = api.session.post(
+        sb.url + JOIN,
+        params={"integrated_account_id": ACCOUNT},
+        data=f'{{"channel": {deep}}}',
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400 and response.json()["message"] == "Request body is not valid JSON"
+    assert api.channels().status_code == 200  # and the sandbox goes on

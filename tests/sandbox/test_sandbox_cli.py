@@ -75,10 +75,62 @@ def test_the_cli_generates_accounts():
         (["--latency-ms", "slow"], "--latency-ms"),
         (["--accounts", "0"], "--accounts"),
         (["--accounts", "2", "--account", "x"], "--account"),
+        # Once tracebacks, or a sandbox that could not work: a port out of range, an empty token, a
+        # window the hook cannot read back (1e-05), an infinite latency, a token the hook refuses.
+        (["--port", "70000"], "--port"),
+        (["--token", ""], "--token"),
+        (["--rate-limit", "5/0.00001"], "--rate-limit"),
+        (["--latency-ms", "inf"], "--latency-ms"),
+        (["--latency-ms", "nan"], "--latency-ms"),
+        (["--shared", "nan"], "--shared"),
+        (["--token", "two words"], "--token"),
+        (["--token", "tök-1234"], "--token"),
     ],
 )
 def test_bad_arguments_are_argparse_errors_naming_the_argument(args, named):
     proc = spawn_sandbox_cli(*args)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2
-    assert named in err
+    assert f"error: argument {named}" in err and "Traceback" not in err
+    assert "two words" not in err  # a token is not echoed
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--token", "sandbox-!#$%&'()*+,./:;<=>?@[]^_`{|}~\"\\"],  # every punctuation the hook accepts
+        ["--rate-limit", "5/0.001", "--token-rate-limit", "100000/3600.25"],
+        ["--rate-limit", "1/0.0015", "--account", "acct with space"],
+        ["--token-rate-limit", "9000000/1234567.5"],  # printed as 1.23457e+06 once, which the hook refuses
+        ["--accounts", "2", "--latency-ms", "0"],
+    ],
+    ids=[
+        "defaults",
+        "punctuation-token",
+        "extreme-windows",
+        "odd-window-and-account",
+        "long-window",
+        "generated-accounts",
+    ],
+)
+def test_every_connection_the_cli_prints_works_with_the_hook(args, monkeypatch, tmp_path):
+    """The printed AIRFLOW_CONN_TRUTO_DEFAULT is read by TrutoHook as printed, and a call through it
+    reaches the sandbox's account."""
+    from airflow_provider_truto.hooks.truto import TrutoHook
+
+    proc = spawn_sandbox_cli("--channels", "3", *args)
+    try:
+        assert proc.stdout is not None
+        url_line, conn_line, ready = (proc.stdout.readline().strip() for _ in range(3))
+        assert ready == "ready", proc.stderr.read() if proc.stderr else ""
+        name, _, value = conn_line.partition("=")
+        monkeypatch.setenv(name, value)
+        monkeypatch.setenv("TRUTO_RATE_LIMIT_DIR", str(tmp_path))  # this test's pacing state
+        hook = TrutoHook()
+        assert hook.config.base_url == url_line.split("=", 1)[1]
+        channels = list(hook.list_channels(limit=2))
+        hook.close()
+        assert len(channels) == 3
+    finally:
+        assert stop_process(proc, signal.SIGTERM) == 0
