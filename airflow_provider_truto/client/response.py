@@ -229,7 +229,7 @@ class AnswerReader:
         try:
             for piece in decode(chunk):
                 if len(self.body) + len(piece) > self.max_bytes:
-                    return self.too_large(None)
+                    return self.too_large(None, decoded=bool(self._decoder.layers))
                 self.body += piece
         except EncodingError as error:
             return TrutoInvalidResponseError(f"{self.call} answered {error}")
@@ -241,9 +241,9 @@ class AnswerReader:
             "(the connection's timeout, for the whole answer)"
         )
 
-    def too_large(self, announced: int | None) -> TrutoInvalidResponseError:
+    def too_large(self, announced: int | None, *, decoded: bool = False) -> TrutoInvalidResponseError:
         size = f"{announced} bytes" if announced is not None else f"more than {self.max_bytes} bytes"
-        if announced is None and self._decoder.layers:
+        if decoded:
             size += f" once decoded (Content-Encoding: {self._encoding})"
         return TrutoInvalidResponseError(
             f"{self.call} answered {size}, over the cap of {self.max_bytes / 1e6:g} MB; raise the "
