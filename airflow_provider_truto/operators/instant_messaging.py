@@ -41,10 +41,10 @@ MAX_CONSECUTIVE_FAILURES = 3
 # its keyed join), and it stops after one page per CHANNELS_PER_MEMBERSHIP_PAGE channels, so it never costs
 # more than a quarter of re-sending the whole batch.
 MEMBERSHIP_CHECK_MIN_CHANNELS = 8
-# The outcome of a channel a batch did not send once the task was told to stop (on_kill).
-NOT_SENT_WHEN_STOPPED = "not sent: the task was told to stop"
 MEMBERSHIP_PAGE_SIZE = 200
 CHANNELS_PER_MEMBERSHIP_PAGE = 4
+# The outcome of a channel a batch did not send once the task was told to stop (on_kill).
+NOT_SENT_WHEN_STOPPED = "not sent: the task was told to stop"
 
 
 class JoinChannelOperator(BaseOperator):
