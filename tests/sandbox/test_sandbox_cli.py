@@ -89,7 +89,12 @@ def test_the_cli_generates_accounts():
 )
 def test_bad_arguments_are_argparse_errors_naming_the_argument(args, named):
     proc = spawn_sandbox_cli(*args)
-    _, err = proc.communicate(timeout=10)
+    try:
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:  # a sandbox that started after all: stop it, then fail
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 2
     assert f"error: argument {named}" in err and "Traceback" not in err
     assert "two words" not in err  # a token is not echoed
