@@ -48,7 +48,9 @@ def example_truto_new_channels_sensor() -> None:
         truto_conn_id=TRUTO_CONN_ID,
         created_after=(
             "{{ params.created_after"
-            f" or ti.xcom_pull(task_ids='remember_cutoff', key='{NEXT_CUTOFF}', include_prior_dates=True)"
+            # map_indexes=-1: the latest value kept by an earlier run (without it, every one of them).
+            " or ti.xcom_pull(task_ids='remember_cutoff', key='" + NEXT_CUTOFF + "',"
+            " include_prior_dates=True, map_indexes=-1)"
             " or (prev_start_date_success and prev_start_date_success.isoformat())"
             " or dag_run.start_date.isoformat() }}"
         ),

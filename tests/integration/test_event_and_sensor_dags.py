@@ -97,20 +97,19 @@ def test_a_backlog_over_max_channels_is_joined_over_two_runs_none_twice(
     truto_sandbox_factory: Any, airflow_home: Path, tmp_path: Path
 ) -> None:
     """600 new channels, 500 a run: the first run joins the oldest 500 and keeps, as the next run's
-    cutoff, the newest of them less an hour; the second joins the other 100. Before, the second run's
-    cutoff (the first run's start) hid the 100 for good, and its sensor waited for nothing."""
+    cutoff, the newest of them less an hour; the second joins the other 100 (and one created since).
+    Before, the second run's cutoff (the first run's start) hid the 100 for good, and its sensor waited
+    for nothing. A third run reads the latest cutoff kept, not every earlier run's."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     sandbox = truto_sandbox_factory(token=TOKEN)
     sandbox.add_account(ACCOUNT)
-    new = [
-        c["id"]
-        for c in sandbox.seed_channels(
-            ACCOUNT, 600, seed=6, mixed=False, start=now - timedelta(days=1), end=now
-        )
-    ]
+    backlog = sandbox.seed_channels(ACCOUNT, 600, seed=6, mixed=False, start=now - timedelta(days=1), end=now)
+    new = [c["id"] for c in backlog]
     folder = dags_folder(tmp_path, "example_truto_new_channels_sensor.py")
-    runs, outputs = [], []
-    for conf in ({"created_after": (now - timedelta(days=2)).isoformat()}, None):
+    joined, outputs = [], []
+    for conf in ({"created_after": (now - timedelta(days=2)).isoformat()}, None, None):
+        if conf is None:  # a channel created since the last run
+            new.append(str(sandbox.add_channel(ACCOUNT, name=f"since-{len(joined)}")["id"]))
         done = run_dag_test(
             airflow_home,
             "example_truto_new_channels_sensor",
@@ -122,8 +121,8 @@ def test_a_backlog_over_max_channels_is_joined_over_two_runs_none_twice(
         )
         outputs.append(done.stdout + done.stderr)
         assert done.returncode == 0, outputs[-1][-4000:]
-        runs.append(sum(sandbox.join_counts(ACCOUNT).values()))
-    assert runs == [500, 600]
+        joined.append(sum(sandbox.join_counts(ACCOUNT).values()))
+    assert joined == [500, 601, 602]
     assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(new, 1)
     assert "Handing on the oldest 500 new channels (max_channels)" in outputs[0]
 
