@@ -1,11 +1,29 @@
-"""The docs hold together: every relative link reaches a file (and heading), and the README shows set-up."""
+"""The docs hold together and hold true.
+
+Every relative link reaches a file (and heading); the README shows set-up; every code snippet of the
+README and docs/ runs as written, against a sandbox, in a real Airflow where it is a DAG, or says why it
+does not (see :mod:`tests.docs_snippets` for how a page is read and run).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from airflow_provider_truto.testing import TrutoSandbox
+from airflow_provider_truto.testing.airflow_home import AIRFLOW, airflow_env
+from tests.docs_snippets import Snippet, all_snippets, fill_placeholders, quoted_in, snippets
+from tests.support import ACCOUNT, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")])
@@ -108,3 +126,272 @@ def test_the_checker_finds_a_broken_link_and_a_missing_heading(tmp_path: Path) -
         encoding="utf-8",
     )
     assert [problem.split(":")[0] for problem in broken_links(page)] == ["missing.md", "other.md#nowhere"]
+
+
+# -- every snippet runs, or says why not ----------------------------------------------------------------------
+
+SNIPPETS = all_snippets()
+RUN = [snippet for snippet in SNIPPETS if snippet.runs]
+OTHER_ACCOUNT = "acct-2"  # the second account the operators page names
+# The channel ids the pages use, per account (a channel id is unique across accounts).
+DOC_CHANNELS = {ACCOUNT: ("C061EG9SL", "C061EG9SM"), OTHER_ACCOUNT: ("C07QF3B2T",)}
+NEW_CHANNEL = "eng-brand-new"  # created "in the future": the sensor page's sensor finds it at once
+PAGE_PORT = "8080"  # a port a page uses; a free one stands in for it
+
+
+def by_kind(kind: str) -> list[Snippet]:
+    return [snippet for snippet in RUN if snippet.kind == kind]
+
+
+def test_every_code_snippet_runs_or_says_why_not() -> None:
+    """A marker names a reason, or a file that holds the snippet word for word."""
+    problems = []
+    for snippet in SNIPPETS:
+        if snippet.marker is None:
+            continue
+        kind, value = snippet.marker
+        if not snippet.is_code:
+            problems.append(f"{snippet.name}: a marker on a {snippet.language or 'plain'} block, which never runs")
+        elif kind == "not run" and len(value) < 10:
+            problems.append(f"{snippet.name}: 'not run' needs a reason, got {value!r}")
+        elif kind == "from" and not (ROOT / value).is_file():
+            problems.append(f"{snippet.name}: quoted from {value}, which does not exist")
+        elif kind == "from" and not quoted_in(snippet, ROOT / value):
+            problems.append(f"{snippet.name}: not found word for word in {value}")
+    assert problems == []
+    assert {snippet.kind for snippet in RUN} >= {"dag", "script", "commands", "shell", "pytest"}
+
+
+def test_json_blocks_parse() -> None:
+    blocks = [s for s in SNIPPETS if s.language == "json"]
+    for snippet in blocks:
+        json.loads(snippet.text)
+    assert blocks
+
+
+def test_the_reader_finds_snippets_markers_and_commands(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "Intro.\n\n```python\nprint(1)\n```\n\n<!-- not run: needs a real Slack workspace -->\n"
+        "```console\nairflow dags list   # all of them\n```\n\n"
+        "```console\n$ echo hi\nhi\n$ true\n```\n\n```text\nplain\n```\n",
+        encoding="utf-8",
+    )
+    found = [(s.line, s.language, s.kind, s.marker) for s in snippets(page)]
+    assert found == [
+        (3, "python", "script", None),
+        (8, "console", "commands", ("not run", "needs a real Slack workspace")),
+        (12, "console", "commands", None),
+        (18, "text", "data", None),
+    ]
+    assert snippets(page)[1].commands() == [("airflow dags list", [])]
+    assert snippets(page)[2].commands() == [("echo hi", ["hi"]), ("true", [])]
+
+
+@pytest.fixture(scope="module")
+def docs_sandbox() -> Iterator[TrutoSandbox]:
+    """The Truto the pages talk to: their accounts and channel ids, and a channel created "later"."""
+    with TrutoSandbox(token=TOKEN) as sandbox:
+        for seed, (account, channel_ids) in enumerate(DOC_CHANNELS.items()):
+            sandbox.add_account(account)
+            sandbox.seed_channels(account, 30, seed=5 + seed)
+            for channel_id in channel_ids:
+                sandbox.add_channel(account, id=channel_id, name=f"general-{channel_id[-2:].lower()}")
+        sandbox.add_channel(ACCOUNT, name=NEW_CHANNEL, created_at="2100-01-01T00:00:00Z")
+        sandbox.default_account_id = ACCOUNT
+        yield sandbox
+
+
+@pytest.fixture(scope="module")
+def values(docs_sandbox: TrutoSandbox) -> dict[str, str]:
+    """What a page's placeholders become for the test run."""
+    return {"token": TOKEN, "account": ACCOUNT, "url": docs_sandbox.url}
+
+
+@pytest.fixture(scope="module")
+def docs_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DAG folder holding every DAG snippet, each in a file of its own."""
+    folder = tmp_path_factory.mktemp("docs-dags")
+    for index, snippet in enumerate(by_kind("dag")):
+        (folder / f"snippet_{index}.py").write_text(snippet.text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def base_env(airflow_home: Path, docs_sandbox: TrutoSandbox, docs_dags: Path) -> dict[str, str]:
+    """A reader's shell: this venv first on PATH, an Airflow home, and the sandbox as ``truto_default``."""
+    bin_dir = str(Path(sys.executable).parent)
+    return airflow_env(
+        airflow_home,
+        dags_folder=docs_dags,
+        AIRFLOW_CONN_TRUTO_DEFAULT=docs_sandbox.airflow_conn_env(ACCOUNT),
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+
+
+class Pages:
+    """Each page as one shell session: a snippet sees what the page's earlier ``bash`` snippets exported."""
+
+    def __init__(self, base: dict[str, str], values: dict[str, str]) -> None:
+        self.base = base
+        self.values = values
+        self._exports: dict[str, dict[str, str]] = {}  # per shell snippet: what it exported
+
+    def env(self, snippet: Snippet) -> dict[str, str]:
+        env = dict(self.base)
+        for earlier in snippets(snippet.page):
+            if earlier.line >= snippet.line:
+                break
+            if earlier.runs and earlier.kind == "shell":
+                env.update(self.run_shell(earlier))
+        return env
+
+    def code(self, snippet: Snippet) -> str:
+        return fill_placeholders(snippet.text, self.values)
+
+    def commands_code(self, text: str) -> str:
+        """A shell snippet as run: placeholders filled, Truto's address and the page's port swapped."""
+        return fill_placeholders(text, self.values).replace("https://api.truto.one", self.values["url"])
+
+    def run_shell(self, snippet: Snippet) -> dict[str, str]:
+        """Run a ``bash`` snippet; what it exported (and fails the test if it fails)."""
+        if snippet.name not in self._exports:
+            script = self.commands_code(snippet.text) + "\nenv -0\n"
+            done = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script],
+                env=self.env(snippet),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, f"{snippet.name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+            after = dict(item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
+            before = self.env(snippet)
+            self._exports[snippet.name] = {k: v for k, v in after.items() if before.get(k) != v and k != "_"}
+        return self._exports[snippet.name]
+
+
+@pytest.fixture(scope="module")
+def reader(base_env: dict[str, str], values: dict[str, str]) -> Pages:
+    return Pages(base_env, values)
+
+
+@pytest.fixture(scope="module")
+def script_results(reader: Pages, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
+    """Every Python script snippet, run in one interpreter (one Airflow import), each with its page's shell."""
+    plan = tmp_path_factory.mktemp("docs-scripts") / "plan.json"
+    env = reader.base
+    plan.write_text(
+        json.dumps(
+            [
+                {"name": s.name, "code": reader.code(s), "env": {**reader.env(s)}}
+                for s in by_kind("script")
+            ]
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.docs_snippets", str(plan)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results: dict[str, str | None] = json.loads(plan.with_suffix(".out").read_text())
+    return results
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("snippet", by_kind("shell"), ids=lambda s: s.name)
+def test_shell_snippet(snippet: Snippet, reader: Pages) -> None:
+    exported = reader.run_shell(snippet)
+    for name, value in exported.items():
+        if name.startswith("AIRFLOW_CONN_"):  # a connection a page defines must be one Airflow can read
+            json.loads(value)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("snippet", by_kind("script"), ids=lambda s: s.name)
+def test_python_snippet(snippet: Snippet, script_results: dict[str, str | None]) -> None:
+    assert script_results[snippet.name] is None, script_results[snippet.name]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("snippet", by_kind("dag"), ids=lambda s: s.name)
+def test_dag_snippet_runs_under_airflow_dags_test(snippet: Snippet, reader: Pages) -> None:
+    done = subprocess.run(
+        [str(AIRFLOW), "dags", "test", snippet.dag_id],
+        env=reader.env(snippet),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "state=failed" not in output and "Traceback" not in output, output[-4000:]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("snippet", by_kind("pytest"), ids=lambda s: s.name)
+def test_pytest_snippet_passes(snippet: Snippet, reader: Pages, tmp_path: Path) -> None:
+    module = tmp_path / "test_from_the_docs.py"
+    module.write_text(reader.code(snippet), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(module)],
+        cwd=tmp_path,
+        env=reader.env(snippet),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert re.search(r"\b\d+ passed\b", done.stdout) and " failed" not in done.stdout
+
+
+def free_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
+
+
+def shown_line(expected: str) -> re.Pattern[str]:
+    """A line as a page shows it: ``...`` / ``…`` stand for anything."""
+    parts = re.split(r"\.\.\.|…", expected.rstrip())
+    return re.compile("^" + ".*".join(re.escape(part) for part in parts) + "$")
+
+
+def run_command(command: str, expected: list[str], env: dict[str, str]) -> None:
+    """Run one command; with output to show, wait for those lines (a server keeps running: it is stopped)."""
+    process = subprocess.Popen(
+        ["bash", "-c", command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    try:
+        if not expected:
+            output, _ = process.communicate(timeout=300)
+            assert process.returncode == 0, f"{command!r} exited {process.returncode}:\n{output[-3000:]}"
+            return
+        seen: list[str] = []
+        deadline = time.monotonic() + 120
+        while len(seen) < len(expected) and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            seen.append(line.rstrip("\n"))
+        for want, got in zip(expected, seen + [""] * len(expected)):
+            assert shown_line(want).match(got), f"{command!r}: the page shows {want!r}, the command printed {got!r}"
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("snippet", by_kind("commands"), ids=lambda s: s.name)
+def test_console_snippet(snippet: Snippet, reader: Pages) -> None:
+    env = reader.env(snippet)
+    port = free_port()
+    for command, expected in snippet.commands():
+        command = reader.commands_code(command).replace(PAGE_PORT, port)
+        run_command(command, [line.replace(PAGE_PORT, port) for line in expected], env)
