@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE_LANGUAGES = frozenset({"python", "console", "bash", "sh", "shell"})
+CODE_LANGUAGES = frozenset({"python", "console", "bash", "sh", "shell", "dockerfile"})
 
-_BLOCK = re.compile(r"^(?P<fence>```|~~~)(?P<language>[\w+-]*)[^\n]*\n(?P<text>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
+_BLOCK = re.compile(
+    r"^(?P<fence>```|~~~)(?P<language>[\w+-]*)[^\n]*\n(?P<text>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
 _MARKER = re.compile(r"<!--\s*(?P<kind>not run|from)\s*:\s*(?P<value>.*?)\s*-->\s*$")
 _DAG = re.compile(r"^\s*@dag\b|\bDAG\(", re.M)
 _PYTEST = re.compile(r"^def test_\w+\(", re.M)
@@ -77,7 +79,7 @@ class Snippet:
 
     @property
     def dag_id(self) -> str:
-        """The id of the DAG a ``dag`` snippet defines: its ``dag_id=``, else the decorated function's name."""
+        """The id of the DAG a ``dag`` snippet defines: its ``dag_id=``, else the decorated function's."""
         found = _DAG_ID.search(self.text) or _DAG_CALL.search(self.text)
         if found is None:
             raise ValueError(f"{self.name}: cannot tell which DAG this snippet defines")
@@ -144,35 +146,3 @@ def quoted_in(snippet: Snippet, source: Path) -> bool:
         textwrap.dedent("\n".join(lines[start : start + size])).strip() == wanted
         for start in range(len(lines) - size + 1)
     )
-
-
-# -- Python scripts, run one after another in one interpreter (Airflow is imported once) ---------------------
-
-
-def run_scripts(plan: Path) -> None:
-    """Execute each script of ``plan`` (JSON: ``[{"name", "code", "env"}]``), each in a namespace of its own
-    with its page's variables set, and write ``{name: error or None}`` next to it (``<plan>.out``)."""
-    import json
-    import os
-    import traceback
-
-    results: dict[str, str | None] = {}
-    for script in json.loads(plan.read_text()):
-        saved = dict(os.environ)
-        os.environ.update(script["env"])
-        try:
-            exec(compile(script["code"], script["name"], "exec"), {"__name__": "__main__"})
-        except BaseException:  # noqa: BLE001 - SystemExit included: every failure is the snippet's
-            results[script["name"]] = traceback.format_exc(limit=-6)
-        else:
-            results[script["name"]] = None
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-    plan.with_suffix(".out").write_text(json.dumps(results))
-
-
-if __name__ == "__main__":
-    import sys
-
-    run_scripts(Path(sys.argv[1]))
