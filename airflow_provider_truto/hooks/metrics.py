@@ -96,4 +96,4 @@ class AirflowMetrics:
             getattr(self._stats, method)(name, value)
         except Exception as error:  # metrics are a by-product: never the reason a task fails
             self._broken = True
-            log.warning("Airflow's metrics refused %s (%s); the provider sends no more metrics here", name, error)
+            log.warning("Airflow's metrics refused %s (%s); no more provider metrics from here", name, error)
