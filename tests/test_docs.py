@@ -2,7 +2,7 @@
 
 Every relative link reaches a file (and heading); the README shows set-up; every code snippet of the
 README and docs/ runs as written, against a sandbox, in a real Airflow where it is a DAG, or says why it
-does not (see :mod:`tests.docs_snippets` for how a page is read and run).
+does not (see :mod:`tests.support.docs_snippets` for how a page is read and run).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
-from airflow_provider_truto.testing.airflow_home import AIRFLOW, airflow_env
-from tests.docs_snippets import Snippet, all_snippets, fill_placeholders, quoted_in, snippets
-from tests.support import ACCOUNT, TOKEN
+from tests.support.airflow_home import AIRFLOW, airflow_env
+from tests.support.docs_snippets import Snippet, all_snippets, fill_placeholders, quoted_in, snippets
+from tests.support.helpers import ACCOUNT, TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md")])

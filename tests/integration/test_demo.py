@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support.helpers import REPO
 
 pytestmark = pytest.mark.integration
 

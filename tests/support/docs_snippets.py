@@ -24,7 +24,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CODE_LANGUAGES = frozenset({"python", "console", "bash", "sh", "shell", "dockerfile"})
 
 _BLOCK = re.compile(
