@@ -3,9 +3,11 @@
 ::
 
     AirflowException
-    └── TrutoError                      base: status_code, message, remote_error, body
+    └── TrutoError                      base: message, label, advice, status_code, remote_error, body
         ├── TrutoInputError             bad argument, raised before any request   [permanent]
         ├── TrutoConnectionError        no HTTP answer: refused, reset, timed out [transient]
+        │   └── TrutoTLSError           the TLS handshake failed: a scheme that does not match the
+        │                               server, or a certificate not trusted      [permanent]
         ├── TrutoInvalidResponseError   an answer that is not the JSON promised   [not retried by the hook]
         ├── TrutoTooManyItemsError      a list longer than the cap set for XCom   [permanent]
         └── TrutoHTTPError              Truto answered with an error status
@@ -20,6 +22,11 @@
 *Permanent* errors also derive from Airflow's ``AirflowFailException``, so a task that raises one fails at
 once instead of spending its Airflow retries on something a retry cannot mend. Branch on the type and the
 attributes, never on the message text.
+
+A message names what was sent and what to do about it: ``Truto (connection 'truto_default'): <what
+happened> (HTTP <status>, remote error <code>). <how to fix it>``. ``label`` is the connection (the client
+is told it by the hook; it knows no Airflow), ``advice`` the fix when one is known. Neither ever holds the
+API token.
 
 Airflow's two base classes are taken from the lightest module that has them (the Task SDK's exceptions on
 Airflow 3.2 and later, ``airflow.exceptions`` before). Where Airflow is not installed, plain stand-ins
@@ -67,6 +74,7 @@ __all__ = [
     "TrutoRateLimitError",
     "TrutoRedirectError",
     "TrutoServerError",
+    "TrutoTLSError",
     "TrutoTooManyItemsError",
     "error_for_status",
     "error_from_payload",
@@ -79,11 +87,13 @@ BODY_EXCERPT_CHARS = 500
 class TrutoError(AirflowException):
     """Base class of every Truto provider error.
 
-    :param message: Truto's ``message`` (or ours, for errors with no answer).
+    :param message: what happened: the call and Truto's ``message``, or ours for errors with no answer.
     :param status_code: the HTTP status, or ``None`` when no answer came back.
     :param remote_error: the provider's error code from ``raw_response.error`` (e.g. ``is_archived``).
     :param is_remote_error: Truto's ``truto_is_remote_error``: the provider (Slack), not Truto, failed.
     :param body: the answer's body, trimmed to a few hundred characters.
+    :param label: where the call went, as the user knows it (``connection 'truto_default'``).
+    :param advice: how to fix it, when that is known.
     """
 
     def __init__(
@@ -94,20 +104,38 @@ class TrutoError(AirflowException):
         remote_error: str | None = None,
         is_remote_error: bool = False,
         body: str | None = None,
+        label: str | None = None,
+        advice: str | None = None,
     ) -> None:
         self.message = message
         self.status_code: int | None = status_code  # type: ignore[assignment]
         self.remote_error = remote_error
         self.is_remote_error = is_remote_error
         self.body = body
+        self.label = label
+        self.advice = advice
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        parts = [f"Truto: {self.message}"]
+        text = f"Truto ({self.label}): {self.message}" if self.label else f"Truto: {self.message}"
         if self.status_code is not None:
-            parts.append(f"(HTTP {self.status_code}")
-            parts[-1] += f", remote error {self.remote_error})" if self.remote_error else ")"
-        return " ".join(parts)
+            remote = f", remote error {self.remote_error}" if self.remote_error else ""
+            text += f" (HTTP {self.status_code}{remote})"
+        return f"{text}. {self.advice}" if self.advice else text
+
+    def explained(
+        self, *, message: str | None = None, advice: str | None = None, label: str | None = None
+    ) -> TrutoError:
+        """This error, its message rebuilt with what it now knows: what happened, how to fix it, and
+        where the call went (a label already set is kept). Returns ``self``, to be raised."""
+        if message is not None:
+            self.message = message
+        if advice is not None:
+            self.advice = advice
+        if label is not None and self.label is None:
+            self.label = label
+        self.args = (self._describe(),)
+        return self
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keep the attributes when the error crosses a process boundary (triggers, multiprocessing).
@@ -139,7 +167,25 @@ class TrutoTooManyItemsError(TrutoError, AirflowFailException):
 
 
 class TrutoConnectionError(TrutoError):
-    """No HTTP answer: the connection was refused or reset, or the request timed out."""
+    """No HTTP answer: the connection was refused or reset, or the request timed out.
+
+    ``reason`` says which, for code to branch on: ``refused``, ``unresolved`` (no such host), ``reset``
+    (closed before an answer), ``timeout``, ``tls`` (the handshake failed) or ``other``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "other", **kwargs: Any) -> None:
+        self.reason = reason
+        super().__init__(message, **kwargs)
+
+
+class TrutoTLSError(TrutoConnectionError, AirflowFailException):
+    """The TLS handshake failed: ``https://`` against a plain-HTTP server, ``http://`` against a TLS one,
+    or a certificate that is not trusted. No retry mends it: fix the Base URL's scheme, or the CA bundle.
+    ``url`` is the address it happened at."""
+
+    def __init__(self, message: str, *, url: str, **kwargs: Any) -> None:
+        self.url = url
+        super().__init__(message, reason="tls", **kwargs)
 
 
 class TrutoInvalidResponseError(TrutoError):
@@ -245,28 +291,42 @@ def error_payload(error: BaseException, account: str | None, *, token: str = "")
         "remote_error": getattr(error, "remote_error", None),
         "is_remote_error": bool(getattr(error, "is_remote_error", False)),
     }
+    if isinstance(error, TrutoError):
+        payload["label"] = error.label
+        payload["advice"] = redact(error.advice, token) if error.advice else None
     if isinstance(error, TrutoInputError):
         payload["argument"] = error.argument
+    if isinstance(error, TrutoConnectionError):
+        payload["reason"] = error.reason
+    if isinstance(error, TrutoTLSError):
+        payload["url"] = error.url
     return payload
 
 
 def error_from_payload(payload: Mapping[str, Any]) -> TrutoError:
     """The typed error an ``error`` event describes (the inverse of :func:`error_payload`)."""
     message = str(payload.get("message") or "the Truto trigger failed")
+    said = {"label": payload.get("label"), "advice": payload.get("advice")}
     status_code = payload.get("status_code")
+    error_type = payload.get("error_type")
+    error: TrutoError
     if isinstance(status_code, int):
-        return error_for_status(
+        error = error_for_status(
             status_code,
             message,
             remote_error=payload.get("remote_error"),
             is_remote_error=bool(payload.get("is_remote_error")),
         )
-    error_type = payload.get("error_type")
-    if error_type == "TrutoInputError":
+    elif error_type == "TrutoInputError":
         return TrutoInputError(str(payload.get("argument") or "truto_conn_id"), message)
-    if error_type == "AirflowNotFoundException":  # the connection is not defined where the trigger ran
+    elif error_type == "AirflowNotFoundException":  # the connection is not defined where the trigger ran
         return TrutoInputError("truto_conn_id", f"the connection is missing: {message}")
-    without_status = {cls.__name__: cls for cls in (TrutoConnectionError, TrutoInvalidResponseError)}
-    if error_type in without_status:
-        return without_status[error_type](message)
-    return TrutoError(f"{error_type or 'error'}: {message}" if error_type else message)
+    elif error_type == "TrutoTLSError":
+        error = TrutoTLSError(message, url=str(payload.get("url") or ""))
+    elif error_type == "TrutoConnectionError":
+        error = TrutoConnectionError(message, reason=str(payload.get("reason") or "other"))
+    elif error_type == "TrutoInvalidResponseError":
+        error = TrutoInvalidResponseError(message)
+    else:
+        error = TrutoError(f"{error_type}: {message}" if error_type else message)
+    return error.explained(**{k: str(v) for k, v in said.items() if v})

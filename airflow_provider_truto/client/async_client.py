@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 import httpx
 import tenacity
 
-from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, BaseTrutoClient
+from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, TLS_PROBE_SECONDS, BaseTrutoClient
 from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.network import speaks_tls
+from airflow_provider_truto.client.observer import PACING
 from airflow_provider_truto.client.request import (
     ApiCall,
     PreparedRequest,
@@ -120,7 +122,13 @@ class AsyncTrutoClient(BaseTrutoClient):
         """
         walk = self._walk(path, query, limit, max_pages)
         while (page_query := walk.next_query()) is not None:
-            for item in walk.take(await self.request("GET", path, query=page_query)):
+            page = await self.request("GET", path, query=page_query)
+            try:
+                items = walk.take(page)
+            except TrutoError as error:  # a cursor that comes back, a list past the page cap
+                error.explained(label=self.config.label)
+                raise
+            for item in items:
                 yield item
 
     @takes_unified_list
@@ -141,6 +149,8 @@ class AsyncTrutoClient(BaseTrutoClient):
             delay = await self._reserve(request.account)
             if delay > 0:
                 await asyncio.sleep(delay)
+                if self.config.observer is not None:
+                    self.config.observer.waited(delay, reason=PACING)
         # A 429's pause is written after the answer is read, off the event loop if the budgets are in Redis.
         pauses: list[tuple[str | None, float | None]] = []
         decoder = self._decoder(request, pause=lambda *pause: pauses.append(pause))
@@ -150,15 +160,22 @@ class AsyncTrutoClient(BaseTrutoClient):
         try:
             # The deadline covers the whole answer, however slowly it trickles in.
             return await within_deadline(decoder.remaining(), self._exchange(request, decoder))
-        except TrutoError:
+        except TrutoError as error:
             await self._pause(pauses)
+            self._named(error, request)
             raise
         except (asyncio.TimeoutError, httpx.TimeoutException) as error:
-            failure = decoder.transport_failure(error, timed_out=True)
+            failure = self._no_answer(error, decoder, timed_out=True)
         except httpx.HTTPError as error:
-            failure = decoder.transport_failure(error, timed_out=False)
+            # httpx says "closed without an answer" with its own exception, which has no standard cause.
+            closed = isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError))
+            failure = self._no_answer(error, decoder, timed_out=False, closed=closed)
         await self._pause(pauses)
-        raise failure
+        if self._worth_a_tls_probe(failure) and await asyncio.to_thread(
+            speaks_tls, self.config.base_url, TLS_PROBE_SECONDS
+        ):
+            failure = self._tls_error(decoder)
+        raise self._named(failure, request)
 
     async def _reserve(self, account: str | None) -> float:
         """Reserve the slot: a lock file in place (microseconds), Redis from a worker thread, because the

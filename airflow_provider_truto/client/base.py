@@ -17,7 +17,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_truto.client.advice import explain, sent
 from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.client.failures import connection_failure, speaks_tls_error
 from airflow_provider_truto.client.network import NetworkSettings, network_settings
 from airflow_provider_truto.client.pagination import CursorWalk
 from airflow_provider_truto.client.request import (
@@ -29,7 +31,11 @@ from airflow_provider_truto.client.request import (
 )
 from airflow_provider_truto.client.response import AnswerDecoder, PauseBudget
 from airflow_provider_truto.client.retry import retry_policy
+from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoError, TrutoHTTPError, TrutoTLSError
 from airflow_provider_truto.pacing.budgets import RateLimiters
+
+# How long the check whether an http:// address speaks TLS may take (it runs only after a failure).
+TLS_PROBE_SECONDS = 2.0
 
 MAX_POOLED_CONNECTIONS = 64
 
@@ -49,7 +55,10 @@ class BaseTrutoClient:
         self.config = config
         self.network: NetworkSettings = network_settings(config.base_url)
         self._retry_policy = retry_policy(
-            config.max_retries, max_wait=config.max_retry_wait, log=log or client_log
+            config.max_retries,
+            max_wait=config.max_retry_wait,
+            log=log or client_log,
+            observer=config.observer,
         )
         self._limiters = RateLimiters(
             config.pacing_scope,
@@ -84,7 +93,51 @@ class BaseTrutoClient:
             timeout=self.config.timeout,
             max_bytes=self.config.max_response_bytes,
             pause=pause or self._limiters.pause,
+            observer=self.config.observer,
         )
+
+    # -- what an error says -----------------------------------------------------------------------------
+
+    def _named(self, error: TrutoError, request: PreparedRequest) -> TrutoError:
+        """``error`` naming what ``request`` sent and the fix (when known), and the config's label."""
+        if isinstance(error, TrutoHTTPError):
+            explain(error, sent(request))
+        return error.explained(label=self.config.label)
+
+    def _no_answer(
+        self, error: BaseException, decoder: AnswerDecoder, *, timed_out: bool, closed: bool = False
+    ) -> TrutoConnectionError:
+        """The error for a library's exception (no HTTP answer): a timeout, or a connection that failed.
+
+        Build it inside the ``except`` block and raise it outside: the library's exception must not be
+        chained (its message may quote URLs or headers unredacted, and names the library's internals).
+        """
+        if self.config.observer is not None:
+            self.config.observer.unanswered()
+        if timed_out or decoder.reader.expired():
+            return decoder.timed_out()
+        return connection_failure(
+            error,
+            call=decoder.call,
+            base_url=self.config.base_url,
+            token=self.config.token,
+            proxy=self.network.proxy,
+            closed=closed,
+        )
+
+    def _worth_a_tls_probe(self, failure: TrutoError) -> bool:
+        """Whether ``http://`` got no answer in a way a TLS server gives one to plain HTTP (it just closes
+        the connection), so that asking the address for a TLS handshake tells a scheme that does not
+        match the server from a network failure. Not through a proxy: only the proxy would answer."""
+        return (
+            isinstance(failure, TrutoConnectionError)
+            and failure.reason == "reset"
+            and self.config.base_url.lower().startswith("http://")
+            and self.network.proxy is None
+        )
+
+    def _tls_error(self, decoder: AnswerDecoder) -> TrutoTLSError:
+        return speaks_tls_error(decoder.call, self.config.base_url)
 
     def _walk(
         self, path: str, query: Mapping[str, Any] | None, limit: int | None, max_pages: int | None

@@ -22,6 +22,7 @@ from airflow_provider_truto.exceptions import TrutoInputError
 from airflow_provider_truto.pacing.limits import RateLimit
 
 if TYPE_CHECKING:
+    from airflow_provider_truto.client.observer import ClientObserver
     from airflow_provider_truto.pacing.redis_store import RedisSettings
 
 DEFAULT_BASE_URL = "https://api.truto.one"
@@ -52,6 +53,10 @@ class TrutoConfig:
     rate_limit_redis: RedisSettings | None = None
     page_cap: int = DEFAULT_PAGE_CAP
     max_response_bytes: int = int(DEFAULT_MAX_RESPONSE_MB * 1e6)
+    # How errors name where the call went: the hook's "connection 'truto_default'". None: unnamed.
+    label: str | None = None
+    # Told of every answer and every wait (the hook's: Airflow's metrics); None: nobody.
+    observer: ClientObserver | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         token = Secret(self.token) if isinstance(self.token, str) else self.token
@@ -74,7 +79,7 @@ class TrutoConfig:
             raise TrutoInputError(
                 "integrated_account_id",
                 "no integrated account given and the connection has no 'integrated_account_id' extra",
-            )
+            ).explained(label=self.label)
         return require_id("integrated_account_id", account)
 
     @property
@@ -104,7 +109,9 @@ def clean_token(value: Any, argument: str) -> str:
 def normalise_base_url(host: str | None, argument: str = "base_url") -> str:
     """A full URL is taken as is, a bare host gets ``https://``, nothing means Truto's own API.
 
-    Only ``http`` and ``https`` URLs with a host are accepted: anything else is named as ``argument``.
+    Only ``http`` and ``https`` URLs with a host and nothing after it are accepted: anything else is
+    named as ``argument``. Every path the client calls starts at the host (``/unified/...``), so a Base URL
+    with a path of its own (``https://api.truto.one/unified``) would reach no endpoint.
     """
     host = (host or "").strip()
     if not host:
@@ -114,5 +121,13 @@ def normalise_base_url(host: str | None, argument: str = "base_url") -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise TrutoInputError(
             argument, f"must be an http(s) URL with a host, such as {DEFAULT_BASE_URL}, got {host!r}"
+        )
+    extra = url[len(f"{parts.scheme}://{parts.netloc}") :].rstrip("/")
+    if extra:
+        bare = f"{parts.scheme}://{parts.netloc}"
+        raise TrutoInputError(
+            argument,
+            f"the Base URL is the host only, such as {DEFAULT_BASE_URL}; got {host!r}: drop {extra!r} "
+            f"and use {bare}",
         )
     return url.rstrip("/")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import ssl
 import urllib.request
 from dataclasses import dataclass
@@ -91,3 +92,23 @@ def _bypassed(host: str, port: int | None, no_proxy: str) -> bool:
         except ValueError:
             continue
     return False
+
+
+def speaks_tls(base_url: str, timeout: float) -> bool:
+    """Whether the host and port of ``base_url`` answer a TLS handshake (the certificate unchecked).
+
+    Asked only when ``http://`` got no answer at all, to tell a Base URL whose scheme does not match the
+    server (a TLS server closes a plain-HTTP connection without a word) from a network failure.
+    """
+    parts = urlsplit(base_url)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout) as sock,
+            context.wrap_socket(sock, server_hostname=parts.hostname),
+        ):
+            return True
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
+        return False

@@ -4,8 +4,8 @@ A transport (requests in :class:`~airflow_provider_truto.client.sync_client.Trut
 :class:`~airflow_provider_truto.client.async_client.AsyncTrutoClient`) only moves bytes: it hands an
 :class:`AnswerDecoder` the status and headers (:meth:`~AnswerDecoder.head`), then the body's chunks
 (:meth:`~AnswerDecoder.read` / :meth:`~AnswerDecoder.aread`), then asks for the result
-(:meth:`~AnswerDecoder.result`), or for the error a library's exception stands for
-(:meth:`~AnswerDecoder.transport_failure`). Everything else is decided here, once:
+(:meth:`~AnswerDecoder.result`); an attempt without an answer is read by
+:mod:`~airflow_provider_truto.client.failures`. Everything else is decided here, once:
 
 - a 429 pauses the rate budget it belongs to, for every worker sharing it;
 - a 3xx is a :class:`~airflow_provider_truto.exceptions.TrutoRedirectError`, never followed;
@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from airflow_provider_truto.client.content_encoding import BodyDecoder, EncodingError
+from airflow_provider_truto.client.observer import ClientObserver
 from airflow_provider_truto.client.redaction import contains_token, redact, redact_value
 from airflow_provider_truto.exceptions import (
     BODY_EXCERPT_CHARS,
@@ -59,12 +60,14 @@ class AnswerDecoder:
         timeout: float,
         max_bytes: int,
         pause: PauseBudget,
+        observer: ClientObserver | None = None,
     ) -> None:
         self.reader = AnswerReader(call, timeout=timeout, max_bytes=max_bytes)
         self.call = call
         self._account = account
         self._token = token
         self._pause = pause
+        self._observer = observer
 
     def remaining(self) -> float:
         """Seconds left until the attempt's deadline."""
@@ -80,6 +83,8 @@ class AnswerDecoder:
 
         Returned, not raised: this frame holds the headers, which may carry the token (a ``Location``).
         """
+        if self._observer is not None:
+            self._observer.answered(status_code)
         if status_code == 429:  # every worker sharing the budget waits, not just this one
             self._pause(self._account, parse_retry_after(headers.get("Retry-After")))
         redirect = redirect_error(status_code, headers.get("Location"), call=self.call, token=self._token)
@@ -109,18 +114,6 @@ class AnswerDecoder:
             reason=reason,
             call=self.call,
             token=self._token,
-        )
-
-    def transport_failure(self, error: BaseException, *, timed_out: bool) -> TrutoConnectionError:
-        """The error for a library's exception (no HTTP answer): a timeout, or a connection that failed.
-
-        Build it inside the ``except`` block and raise it outside: the library's message is redacted
-        here, and its exception must not be chained (its message may quote URLs or headers unredacted).
-        """
-        if timed_out or self.reader.expired():
-            return self.reader.timed_out()
-        return TrutoConnectionError(
-            f"{self.call} failed: {type(error).__name__}: {redact(str(error), self._token)}"
         )
 
 

@@ -11,12 +11,15 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoHTTPError
+from airflow_provider_truto.client.observer import BACKOFF, RATE_LIMITED
+from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoHTTPError, TrutoTLSError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     import tenacity
+
+    from airflow_provider_truto.client.observer import ClientObserver
 
 # 503 is missing on purpose: Truto answers it for a blocked integrated account, which a retry cannot mend.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 504})
@@ -25,7 +28,15 @@ BACKOFF_CAP_SECONDS = 30.0
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Whether a failed attempt is worth another: timeouts, dropped connections and the statuses above."""
+    """Whether a failed attempt is worth another: timeouts, dropped or refused connections and the statuses
+    above. Not a TLS handshake that failed: the scheme or the certificate is wrong, and stays wrong.
+
+    A refused connection is retried with the whole budget, like a reset one: a server or proxy being
+    restarted refuses for a few seconds. Where nothing listens at all, that costs the budget's backoff
+    (about 15 s with the default 5 retries) before the one line that names the address.
+    """
+    if isinstance(error, TrutoTLSError):
+        return False
     if isinstance(error, TrutoConnectionError):
         return True
     return isinstance(error, TrutoHTTPError) and error.status_code in RETRYABLE_STATUSES
@@ -44,10 +55,13 @@ def wait_seconds(error: BaseException | None, attempt: int, *, max_wait: float) 
     return max(0.0, min(wait, max_wait))
 
 
-def retry_policy(max_retries: int, *, max_wait: float, log: logging.Logger | Any) -> dict[str, Any]:
+def retry_policy(
+    max_retries: int, *, max_wait: float, log: logging.Logger | Any, observer: ClientObserver | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` implementing this policy.
 
-    Each retry is logged as a warning on ``log`` (the error is already token-free).
+    Each retry is logged as a warning on ``log`` (the error is already token-free), and its wait told to
+    ``observer``: a 429's as ``RATE_LIMITED``, any other as ``BACKOFF``.
     """
     import tenacity
 
@@ -59,6 +73,9 @@ def retry_policy(max_retries: int, *, max_wait: float, log: logging.Logger | Any
         error = state.outcome.exception() if state.outcome else None
         pause = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s; retry %d of %d in %.1fs", error, state.attempt_number, max_retries, pause)
+        if observer is not None:
+            limited = isinstance(error, TrutoHTTPError) and error.status_code == 429
+            observer.waited(pause, reason=RATE_LIMITED if limited else BACKOFF)
 
     return {
         "retry": tenacity.retry_if_exception(is_retryable),

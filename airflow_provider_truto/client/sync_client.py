@@ -21,10 +21,11 @@ import requests.adapters
 import tenacity
 import urllib3.exceptions
 
-from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, BaseTrutoClient
+from airflow_provider_truto.client.base import MAX_POOLED_CONNECTIONS, TLS_PROBE_SECONDS, BaseTrutoClient
 from airflow_provider_truto.client.config import TrutoConfig
 from airflow_provider_truto.client.deadline import Deadline, DeadlineAdapter
-from airflow_provider_truto.client.network import NetworkSettings
+from airflow_provider_truto.client.network import NetworkSettings, speaks_tls
+from airflow_provider_truto.client.observer import PACING
 from airflow_provider_truto.client.request import (
     ApiCall,
     PreparedRequest,
@@ -111,7 +112,13 @@ class TrutoClient(BaseTrutoClient):
         """
         walk = self._walk(path, query, limit, max_pages)
         while (page_query := walk.next_query()) is not None:
-            yield from walk.take(self.request("GET", path, query=page_query))
+            page = self.request("GET", path, query=page_query)
+            try:
+                items = walk.take(page)
+            except TrutoError as error:  # a cursor that comes back, a list past the page cap
+                error.explained(label=self.config.label)
+                raise
+            yield from items
 
     @takes_unified_list
     def list_unified(self, listing: UnifiedList) -> Iterator[dict[str, Any]]:
@@ -128,7 +135,9 @@ class TrutoClient(BaseTrutoClient):
 
     def _attempt(self, request: PreparedRequest) -> Any:
         if self._limiters.enabled:
-            self._limiters.wait_for_slot(request.account)  # reserve, then time.sleep
+            waited = self._limiters.wait_for_slot(request.account)  # reserve, then time.sleep
+            if waited > 0 and self.config.observer is not None:
+                self.config.observer.waited(waited, reason=PACING)
         decoder = self._decoder(request)
         # Every error raised here is built outside the ``except`` block that caught the library's error,
         # so it chains nothing: requests' and urllib3's messages may quote the URL or headers unredacted.
@@ -152,15 +161,18 @@ class TrutoClient(BaseTrutoClient):
                 if read_failure is None:
                     return decoder.result(response.status_code, response.headers, response.reason)
                 failure = read_failure
-        except TrutoError:
+        except TrutoError as error:
+            self._named(error, request)
             raise
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
         ) as error:  # the raw body is urllib3's
             timed_out = isinstance(error, (requests.Timeout, urllib3.exceptions.TimeoutError))
-            failure = decoder.transport_failure(error, timed_out=timed_out)
-        raise failure
+            failure = self._no_answer(error, decoder, timed_out=timed_out)
+        if self._worth_a_tls_probe(failure) and speaks_tls(self.config.base_url, TLS_PROBE_SECONDS):
+            failure = self._tls_error(decoder)
+        raise self._named(failure, request)
 
     @staticmethod
     def _read(response: requests.Response, decoder: AnswerDecoder, deadline: Deadline) -> TrutoError | None:

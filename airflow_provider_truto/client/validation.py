@@ -33,6 +33,22 @@ def require_id(argument: str, value: Any) -> str:
     return value
 
 
+def require_channel_id(argument: str, value: Any) -> str:
+    """A channel id; a channel's name written as in Slack (``#general``) is refused before any request.
+
+    No provider's channel id starts with ``#``; a bare name (``general``) cannot be told from an id here,
+    and is named by the error Slack answers it with (:mod:`~airflow_provider_truto.client.advice`).
+    """
+    channel = require_id(argument, value)
+    if channel.strip().startswith("#"):
+        raise TrutoInputError(
+            argument,
+            f"{channel!r} is a channel's name, not its id; ids look like C061EG9SL: "
+            "TrutoHook().list_channels() lists each channel's id and name",
+        )
+    return channel
+
+
 def optional_id(argument: str, value: Any) -> str | None:
     """Like :func:`require_id`, for an id that may be left out (see :func:`given`)."""
     if given(value) is None:

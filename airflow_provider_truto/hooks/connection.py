@@ -29,6 +29,7 @@ from airflow_provider_truto.client.config import (
     clean_token,
     normalise_base_url,
 )
+from airflow_provider_truto.client.observer import ClientObserver
 from airflow_provider_truto.client.redaction import Secret
 from airflow_provider_truto.client.validation import given, read_number, read_whole, require_positive
 from airflow_provider_truto.exceptions import TrutoInputError
@@ -42,12 +43,14 @@ def read_config(
     *,
     overrides: Mapping[str, Any],
     get_connection: Callable[[str], Any],
+    observer: ClientObserver | None = None,
 ) -> TrutoConfig:
     """The config of connection ``conn`` (named ``conn_id`` in errors).
 
     :param overrides: the hook's own ``integrated_account_id``, ``timeout`` and ``max_retries``: each one
         given wins over the connection's extra.
     :param get_connection: reads the Redis connection that ``rate_limit_redis_conn_id`` names.
+    :param observer: told of every answer and wait of the clients made from the config (metrics).
     """
     host, password, extra = _connection_fields(conn)
     del conn  # no frame below holds the connection
@@ -84,6 +87,8 @@ def read_config(
         max_response_bytes=int(
             require_positive(f"{where}: max_response_mb", max_response_mb, "number") * 1e6
         ),
+        label=where,
+        observer=observer,
     )
 
 

@@ -18,11 +18,12 @@ from airflow_provider_truto.client.request import (
 )
 from airflow_provider_truto.client.sync_client import TrutoClient
 from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
-from airflow_provider_truto.client.validation import require_id
+from airflow_provider_truto.client.validation import require_channel_id
 from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
 from airflow_provider_truto.hooks.connection import read_config
 from airflow_provider_truto.hooks.connection_type import CONN_TYPE, DEFAULT_CONN_ID
+from airflow_provider_truto.hooks.metrics import AirflowMetrics
 
 if TYPE_CHECKING:
     from airflow_provider_truto.client.async_client import AsyncTrutoClient
@@ -91,7 +92,13 @@ class TrutoHook(BaseHook):
                 "max_retries": self._max_retries,
             },
             get_connection=self.get_connection,
+            observer=self.metrics,
         )
+
+    @cached_property
+    def metrics(self) -> AirflowMetrics:
+        """The provider's metrics, through Airflow's (:mod:`~airflow_provider_truto.hooks.metrics`)."""
+        return AirflowMetrics()
 
     def account_id(self, integrated_account_id: str | None = None) -> str:
         """The account a call acts on (:meth:`TrutoConfig.account_id
@@ -181,7 +188,7 @@ class TrutoHook(BaseHook):
         answer the same); the join is not counted, so a task retry (the same idempotency key) or the next
         run takes it up.
         """
-        channel_id = require_id("channel_id", channel_id)
+        channel_id = require_channel_id("channel_id", channel_id)
         if remote_data is not None and not isinstance(remote_data, Mapping):
             raise TrutoInputError("remote_data", f"must be a mapping, got {type(remote_data).__name__}")
         json_body(remote_data, "remote_data")  # named before any request, not as the whole body
@@ -212,6 +219,7 @@ class TrutoHook(BaseHook):
         remote_query: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Fetch one channel."""
+        require_channel_id("channel_id", channel_id)
         path_segment("channel_id", channel_id)  # ".", ".." and blanks are named as what the caller passed
         return self._channel_call(
             UnifiedCall(

@@ -403,3 +403,69 @@ def encoded_reply(body: bytes, encoding: str, status: int = 200) -> Behaviour:
 def deeply_nested(depth: int = 100_000) -> str:
     """A JSON channel whose ``remote_data`` nests ``depth`` lists: more than Python's parser can recurse."""
     return '{"id": "C1", "name": "deep", "remote_data": ' + "[" * depth + "]" * depth + "}"
+
+
+# -- servers below HTTP ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TcpServer:
+    """A bare TCP server on 127.0.0.1: counts the connections it accepts and hands each socket to
+    ``handle``, below HTTP (to play a server of the other scheme)."""
+
+    handle: Callable[[socket.socket], None]
+    connections: int = 0
+
+    def __post_init__(self) -> None:
+        server_self = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                server_self.connections += 1
+                with contextlib.suppress(OSError):
+                    server_self.handle(self.request)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    def __enter__(self) -> TcpServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def plain_http_server(sock: socket.socket) -> None:
+    """What a plain-HTTP server answers to whatever arrives (a TLS ClientHello): 400, then it closes."""
+    sock.settimeout(5)
+    sock.recv(65536)
+    sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def tls_server(context: ssl.SSLContext) -> Callable[[socket.socket], None]:
+    """A TLS server: a plain-HTTP request fails its handshake and it closes the connection without a
+    word, as TLS servers do; over TLS it answers a one-page channel list."""
+
+    def handle(sock: socket.socket) -> None:
+        sock.settimeout(5)
+        try:
+            tls = context.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        request = read_request(tls)
+        if request is not None:
+            one_page(request, tls)
+
+    return handle

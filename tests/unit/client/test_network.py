@@ -18,7 +18,7 @@ import pytest
 from airflow_provider_truto.client.async_client import AsyncTrutoClient
 from airflow_provider_truto.client.network import CA_BUNDLE_VARIABLES, NetworkSettings, network_settings
 from airflow_provider_truto.client.sync_client import TrutoClient
-from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoInputError
+from airflow_provider_truto.exceptions import TrutoConnectionError, TrutoInputError, TrutoTLSError
 from tests.support.helpers import CHANNELS, TOKEN, client_config
 from tests.support.hostile_servers import HostileServer, one_page, self_signed_certificate
 from tests.support.services import require_binary
@@ -57,9 +57,10 @@ def test_both_transports_trust_a_ca_bundle_whichever_variable_names_it(
 ) -> None:
     cert, context = self_signed_certificate(tmp_path)
     with HostileServer(one_page, tls=context) as server:
-        with pytest.raises(TrutoConnectionError, match="failed"):
+        with pytest.raises(TrutoTLSError) as caught:
             listed(list_unified, server.url)  # the default bundle does not hold this certificate
-        assert server.requests == []
+        assert server.requests == [] and caught.value.url == server.url
+        assert "is not trusted" in str(caught.value) and "REQUESTS_CA_BUNDLE" in str(caught.value)
         bundle = hashed_directory(cert, tmp_path / "certs") if variable == "SSL_CERT_DIR" else cert
         env.setenv(variable, str(bundle))
         assert listed(list_unified, server.url) == ["C1"]

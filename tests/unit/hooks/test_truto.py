@@ -147,7 +147,7 @@ def test_test_connection_good_and_bad(hook: TrutoHook, sandbox: Any, monkeypatch
 
     set_connection(monkeypatch, "down", host="http://127.0.0.1:9", password=TOKEN, extra={"max_retries": 0})
     ok, message = TrutoHook("down").test_connection()
-    assert not ok and "failed" in message
+    assert not ok and "cannot connect to http://127.0.0.1:9: connection refused" in message
 
 
 # -- one config, two clients ---------------------------------------------------------------------------------
