@@ -140,7 +140,9 @@ def example_truto_auto_join_channels() -> None:
         map_index_template="{{ truto_channel_label }}",
     ).expand(channel_ids=batches)
 
-    @task(trigger_rule="all_done")
+    # One XCom row under return_value and one under "report": a dict return would otherwise be split
+    # into a row per key (Airflow infers multiple_outputs from the annotation).
+    @task(trigger_rule="all_done", multiple_outputs=False)
     def report(batches: list[list[dict[str, Any]]], outcomes: list[list[dict[str, Any]]]) -> dict[str, Any]:
         """Count joined / skipped (with reasons) / failed and what each rule left out, per account too.
 
@@ -151,7 +153,9 @@ def example_truto_auto_join_channels() -> None:
         context = get_current_context()
         accounts = context["ti"].xcom_pull(task_ids="plan_joins", key="accounts") or {}
         dry_run = bool(context["ti"].xcom_pull(task_ids="plan_joins", key="dry_run"))
-        summary = summarise(batches, outcomes, accounts, dry_run=dry_run)
+        # Every mapped join's outcome in one request: iterating would ask for one item past the end,
+        # which Airflow logs as an error ("XCom not found") in a run that went well.
+        summary = summarise(batches, outcomes[:], accounts, dry_run=dry_run)
         for line in summary.lines():
             print(line)
         context["ti"].xcom_push(key="report", value=summary.as_dict())

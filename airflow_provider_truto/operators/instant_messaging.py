@@ -21,10 +21,12 @@ from airflow_provider_truto.auto_join.outcomes import (
     unjoinable_reason,
 )
 from airflow_provider_truto.client.unified_api import check_response_format
-from airflow_provider_truto.client.validation import given, require_count, require_id
+from airflow_provider_truto.client.validation import given, require_channel_id, require_count, require_id
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
 from airflow_provider_truto.hooks.connection_type import DEFAULT_CONN_ID
 from airflow_provider_truto.operators.idempotency import task_idempotency_key
+from airflow_provider_truto.operators.join_progress import JoinProgress, least_seconds
+from airflow_provider_truto.operators.rendered import rendered_list
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -131,18 +133,21 @@ class JoinChannelOperator(BaseOperator):
         return TrutoHook(self.truto_conn_id)
 
     def execute(self, context: Context) -> Any:
-        # Everything is validated before the first request goes out.
+        # Everything is validated before the first request goes out. A list param rendered by a template
+        # arrives as its text (unless the DAG renders native objects): it is read back into the list.
+        self.exclude_fields = rendered_list(self.exclude_fields, "exclude_fields")
         if self.channel_ids is None:
             channel = channel_ref(self.channel_id, "channel_id")
             account = self._account(channel)
-            context["truto_channel_label"] = channel["name"]  # type: ignore[typeddict-unknown-key]
+            set_label(context, unnamed_label(channel))
             return self._join_one(channel, account, context)
-        if isinstance(self.channel_ids, (str, Mapping)) or not isinstance(self.channel_ids, Sequence):
-            raise TrutoInputError("channel_ids", f"must be a list, got {type(self.channel_ids).__name__}")
+        channel_ids = rendered_list(self.channel_ids, "channel_ids")
+        if isinstance(channel_ids, (str, Mapping)) or not isinstance(channel_ids, Sequence):
+            raise TrutoInputError("channel_ids", f"must be a list, got {type(channel_ids).__name__}")
         from airflow_provider_truto.auto_join.planning import batch_label
 
-        batch = [channel_ref(item, f"channel_ids[{index}]") for index, item in enumerate(self.channel_ids)]
-        context["truto_channel_label"] = batch_label(batch)  # type: ignore[typeddict-unknown-key]
+        batch = [channel_ref(item, f"channel_ids[{index}]") for index, item in enumerate(channel_ids)]
+        set_label(context, batch_label(batch))
         return self._join_batch(batch, context)
 
     def _account(self, channel: ChannelRef) -> str:
@@ -157,12 +162,24 @@ class JoinChannelOperator(BaseOperator):
             joined = self._join(channel, account, context)
         except TrutoError as error:
             reason = unjoinable_reason(error)
+            self.hook.metrics.joined(SKIPPED if reason else FAILED)
             if reason and self.skip_unjoinable:
                 from airflow_provider_truto.compat import AirflowSkipException
 
                 raise AirflowSkipException(f"channel {channel['name']} cannot be joined: {reason}") from error
             raise
-        self.log.info("Joined channel %s (%s)", channel["name"], channel["id"])
+        self.hook.metrics.joined(JOINED)
+        # The name Truto answered with: a task given only the id says which channel it joined.
+        name = joined.get("name") if isinstance(joined.get("name"), str) and joined.get("name") else None
+        if name:
+            set_label(context, name)
+            self.log.info("Joined channel %s (%s) in integrated account %s", name, channel["id"], account)
+        else:
+            self.log.info(
+                "Joined channel %s in integrated account %s (the answer named no channel name)",
+                channel["id"],
+                account,
+            )
         return joined
 
     def _join_batch(self, batch: list[ChannelRef], context: Context) -> list[dict[str, Any]]:
@@ -171,10 +188,14 @@ class JoinChannelOperator(BaseOperator):
         for channel in batch:
             by_account.setdefault(self._account(channel), []).append(channel)
         workers = max(1, min(self.max_concurrency, len(by_account)))
+        progress = self._progress(by_account, workers)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="truto-join") as pool:
             results = list(
-                pool.map(lambda item: self._join_account(item[0], item[1], context), by_account.items())
+                pool.map(
+                    lambda item: self._join_account(item[0], item[1], context, progress), by_account.items()
+                )
             )
+        progress.summary()
         outcomes = [outcome for account_outcomes in results for outcome in account_outcomes]
         failed = [outcome for outcome in outcomes if outcome["outcome"] == FAILED]
         if failed:
@@ -183,7 +204,7 @@ class JoinChannelOperator(BaseOperator):
                 f"{len(failed)} of {len(batch)} channels were not joined ({done[JOINED]} joined, "
                 f"{done[SKIPPED]} skipped); first: "
                 f"{failed[0]['name']} ({failed[0]['id']}): {failed[0]['reason']}"
-            )
+            ).explained(label=self.hook.config.label)
         return outcomes
 
     def on_kill(self) -> None:
@@ -198,24 +219,56 @@ class JoinChannelOperator(BaseOperator):
         # Made when first asked for (a task's copy is made before it runs; an Event cannot be copied).
         return threading.Event()
 
+    def _progress(self, by_account: Mapping[str, list[ChannelRef]], accounts_at_once: int) -> JoinProgress:
+        """The batch's progress reporter, its start line logged: how many, and the least time it takes."""
+        config = self.hook.config
+        account_limit, environment_limit = config.account_rate_limit, config.environment_rate_limit
+        progress = JoinProgress(
+            sum(len(channels) for channels in by_account.values()),
+            log=self.log,
+            least_seconds=least_seconds(
+                {account: len(channels) for account, channels in by_account.items()},
+                account_interval=account_limit.interval if account_limit else None,
+                environment_interval=environment_limit.interval if environment_limit else None,
+                accounts_at_once=accounts_at_once,
+            ),
+        )
+        pacing = ", ".join(
+            f"{limit} {scope}"
+            for limit, scope in ((account_limit, "per account"), (environment_limit, "per API token"))
+            if limit is not None
+        )
+        progress.start(len(by_account), pacing or "off")
+        return progress
+
     def _join_account(
-        self, account: str, channels: list[ChannelRef], context: Context
+        self, account: str, channels: list[ChannelRef], context: Context, progress: JoinProgress
     ) -> list[dict[str, Any]]:
-        """Join one account's channels in order (Truto's per-account limit makes parallelism pointless)."""
+        """Join one account's channels in order (Truto's per-account limit makes parallelism pointless).
+
+        Each channel's outcome goes to ``progress`` (and to the metrics); its own line only to DEBUG,
+        but for a failure.
+        """
         outcomes: list[dict[str, Any]] = []
         consecutive_failures = 0
+        # A channel's own line: at DEBUG in a batch, whose progress lines tell the story; alone, at INFO.
+        detail = logging.INFO if progress.quiet else logging.DEBUG
         joined_before = self._joined_by_earlier_try(account, channels, context)
         for position, channel in enumerate(channels):
             if self._stopping.is_set():
                 rest = channels[position:]
-                outcomes.extend(join_outcome(c, account, FAILED, NOT_SENT_WHEN_STOPPED) for c in rest)
+                for unsent in rest:
+                    outcomes.append(join_outcome(unsent, account, FAILED, NOT_SENT_WHEN_STOPPED))
+                    progress.record(FAILED)
+                    self.hook.metrics.joined(FAILED)
                 self.log.warning(
                     "Account %s: %d joins not sent, the task was told to stop", account, len(rest)
                 )
                 break
             if channel["id"] in joined_before:
                 outcomes.append(join_outcome(channel, account, JOINED, None))
-                self.log.info("Joined %s (%s) by an earlier try", channel["name"], channel["id"])
+                progress.record(JOINED)  # counted in the metrics by the try that joined it
+                self.log.log(detail, "Joined %s (%s) by an earlier try", channel["name"], channel["id"])
                 continue
             try:
                 self._join(channel, account, context)
@@ -226,8 +279,10 @@ class JoinChannelOperator(BaseOperator):
                     )
                 result, reason, account_failed = classify_join_error(error, token=self.hook.config.token)
                 outcomes.append(join_outcome(channel, account, result, reason))
+                progress.record(result, reason)
+                self.hook.metrics.joined(result)
                 self.log.log(
-                    logging.INFO if result == SKIPPED else logging.WARNING,
+                    detail if result == SKIPPED else logging.WARNING,
                     "%s %s (%s): %s",
                     result.capitalize(),
                     channel["name"],
@@ -242,12 +297,19 @@ class JoinChannelOperator(BaseOperator):
                     self.log.error(
                         "Giving up on account %s for now; %d channels not tried", account, len(rest)
                     )
-                    outcomes.extend(join_outcome(c, account, FAILED, f"not tried: {reason}") for c in rest)
+                    for untried in rest:
+                        outcomes.append(join_outcome(untried, account, FAILED, f"not tried: {reason}"))
+                        progress.record(FAILED)
+                        self.hook.metrics.joined(FAILED)
                     break
             else:
                 consecutive_failures = 0
                 outcomes.append(join_outcome(channel, account, JOINED, None))
-                self.log.info("Joined %s (%s)", channel["name"], channel["id"])
+                progress.record(JOINED)
+                self.hook.metrics.joined(JOINED)
+                self.log.log(
+                    detail, "Joined %s (%s) in integrated account %s", channel["name"], channel["id"], account
+                )
         return outcomes
 
     def _joined_by_earlier_try(self, account: str, channels: list[ChannelRef], context: Context) -> set[str]:
@@ -309,7 +371,10 @@ class JoinChannelOperator(BaseOperator):
 
 
 def channel_ref(value: Any, argument: str) -> ChannelRef:
-    """``{"id", "name"[, "integrated_account_id"]}`` from a channel id or object; anything else is refused."""
+    """``{"id", "name"[, "integrated_account_id"]}`` from a channel id or object; anything else is refused.
+
+    A channel known only by its id has the id as its name.
+    """
     account = None
     if isinstance(value, Mapping):
         channel_id = value.get("id")
@@ -319,9 +384,21 @@ def channel_ref(value: Any, argument: str) -> ChannelRef:
         channel_id, name = value, None
     if not isinstance(channel_id, str):
         raise TrutoInputError(argument, f"must be a channel id (a string), got {type(channel_id).__name__}")
-    if not channel_id.strip():
-        raise TrutoInputError(argument, "must not be empty or blank")
+    require_channel_id(argument, channel_id)
     ref = {"id": channel_id, "name": str(name) if name else channel_id}
     if account is not None:
         ref["integrated_account_id"] = require_id(f"{argument}.integrated_account_id", account)
     return ref
+
+
+def set_label(context: Context, label: str) -> None:
+    """What ``map_index_template="{{ truto_channel_label }}"`` shows for this task: Airflow renders the
+    template again when the task ends, so a label set after the join (the channel's name) is the one kept."""
+    context["truto_channel_label"] = label  # type: ignore[typeddict-unknown-key]
+
+
+def unnamed_label(channel: ChannelRef) -> str:
+    """A channel's label before its join answers: its name, or its id saying that the name is not known."""
+    if channel["name"] != channel["id"]:
+        return channel["name"]
+    return f"{channel['id']} (name not known yet)"

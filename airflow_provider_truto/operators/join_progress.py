@@ -13,18 +13,24 @@ Each channel's own line goes to DEBUG. No Airflow here: the operator hands in it
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 # Progress lines come at most this often, and at least every MAX seconds; in between, the interval is a
 # fortieth of the expected duration, so a long batch logs about forty lines, a short one a line every 5 s.
 MIN_INTERVAL_SECONDS = 5.0
 MAX_INTERVAL_SECONDS = 30.0
 LINES_PER_BATCH = 40
+
+
+class InfoLog(Protocol):
+    """What the progress needs of a logger (a task's ``self.log``, a ``logging.Logger``)."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 class JoinProgress:
@@ -40,7 +46,7 @@ class JoinProgress:
         self,
         total: int,
         *,
-        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+        log: InfoLog,
         least_seconds: float | None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -60,8 +66,15 @@ class JoinProgress:
     def done(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def quiet(self) -> bool:
+        """A batch of one channel says it all in that channel's own line: no start, no summary."""
+        return self.total <= 1
+
     def start(self, accounts: int, pacing: str) -> None:
         """The start line: what, how many, and how long at least at ``pacing`` (how the budget reads)."""
+        if self.quiet:
+            return
         what = f"Joining {count(self.total, 'channel')}" + (
             f" of {count(accounts, 'account')}" if accounts > 1 else ""
         )
@@ -101,6 +114,8 @@ class JoinProgress:
 
     def summary(self) -> None:
         """The last line: what was joined, skipped (by reason) and failed, in how long."""
+        if self.quiet:
+            return
         elapsed = self.clock() - self._started
         self.log.info(
             "Joined %s of %s in %s (%s): %s skipped%s, %s failed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,15 @@ def test_operator_templated_single_mapped_and_batch(sandbox: Any, airflow_home: 
     # The token is in no log line, output or XCom. ``airflow dags test`` writes no task log files: each
     # task's log is streamed into its output (the operator's own lines prove it), and XCom is in the DB.
     output = done.stdout + done.stderr
-    assert f"Joined channel {single} ({single})" in output and f"Joined {good} ({good})" in output
+    # A task given only an id logs, and is labelled with, the name Truto answered with.
+    assert f"Joined channel single ({single}) in integrated account {ACCOUNT}" in output
+    assert re.search(r"Joined 1 of 4 channels in \d+ s \([\d./a-z]+\): 3 skipped \(", output)
+    labels = metadata_rows(
+        airflow_home,
+        DAG_ID,
+        "SELECT rendered_map_index FROM task_instance WHERE task_id = 'join_mapped' AND dag_id = ?",
+    )
+    assert sorted(label for (label,) in labels) == ["mapped-a", "mapped-b"]
     assert token_leaks(output) == []
     xcoms = metadata_rows(airflow_home, DAG_ID, "SELECT task_id, value FROM xcom WHERE dag_id = ?")
     assert {task_id for task_id, _ in xcoms} >= {"join_one", "join_mapped", "join_batch"}
