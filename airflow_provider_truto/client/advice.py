@@ -82,18 +82,18 @@ def explain(error: TrutoHTTPError, what: Sent) -> TrutoHTTPError:
         error.explained(message=f"{what.call}: {account}: {truto_said}", advice=FIND_ACCOUNT)
     elif isinstance(error, TrutoAuthError) and error.status_code == 401 and error.is_remote_error:
         error.explained(
-            message=f"{what.call}: {account} needs re-authorising ({truto_said})",
+            message=f"{what.call}: {account} needs re-authorising: {truto_said}",
             advice="Reconnect the workspace in Truto; its status is needs_reauth until then",
         )
     elif isinstance(error, TrutoAuthError) and error.status_code == 401:
         error.explained(
-            message=f"{what.call}: the API token was refused ({truto_said})",
+            message=f"{what.call}: the API token was refused: {truto_said}",
             advice="Check the connection's password: the API token of the Truto environment the account "
             "belongs to",
         )
     elif isinstance(error, TrutoAccountBlockedError):
         error.explained(
-            message=f"{what.call}: {account} is blocked in Truto ({truto_said})",
+            message=f"{what.call}: {account} is blocked in Truto: {truto_said}",
             advice="Unblock it in Truto; no retry mends this",
         )
     return error

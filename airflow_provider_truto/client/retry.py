@@ -33,7 +33,7 @@ def is_retryable(error: BaseException) -> bool:
 
     A refused connection is retried with the whole budget, like a reset one: a server or proxy being
     restarted refuses for a few seconds. Where nothing listens at all, that costs the budget's backoff
-    (about 15 s with the default 5 retries) before the one line that names the address.
+    (8 to 16 s with the default 5 retries) before the one line that names the address.
     """
     if isinstance(error, TrutoTLSError):
         return False

@@ -100,6 +100,11 @@ class TrutoHook(BaseHook):
         """The provider's metrics, through Airflow's (:mod:`~airflow_provider_truto.hooks.metrics`)."""
         return AirflowMetrics()
 
+    @property
+    def label(self) -> str:
+        """How messages name this hook's connection: ``connection 'truto_default'``."""
+        return f"connection {self.truto_conn_id!r}"
+
     def account_id(self, integrated_account_id: str | None = None) -> str:
         """The account a call acts on (:meth:`TrutoConfig.account_id
         <airflow_provider_truto.client.config.TrutoConfig.account_id>` decides).
@@ -188,7 +193,7 @@ class TrutoHook(BaseHook):
         answer the same); the join is not counted, so a task retry (the same idempotency key) or the next
         run takes it up.
         """
-        channel_id = require_channel_id("channel_id", channel_id)
+        channel_id = self._channel_id(channel_id)
         if remote_data is not None and not isinstance(remote_data, Mapping):
             raise TrutoInputError("remote_data", f"must be a mapping, got {type(remote_data).__name__}")
         json_body(remote_data, "remote_data")  # named before any request, not as the whole body
@@ -219,7 +224,7 @@ class TrutoHook(BaseHook):
         remote_query: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Fetch one channel."""
-        require_channel_id("channel_id", channel_id)
+        self._channel_id(channel_id)
         path_segment("channel_id", channel_id)  # ".", ".." and blanks are named as what the caller passed
         return self._channel_call(
             UnifiedCall(
@@ -286,6 +291,15 @@ class TrutoHook(BaseHook):
             return False, f"{type(error).__name__}: {error}"
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _channel_id(self, channel_id: Any) -> str:
+        """A channel id, or the error naming the argument and this connection (a name such as ``#general``
+        is refused here, before any request)."""
+        try:
+            return require_channel_id("channel_id", channel_id)
+        except TrutoInputError as error:
+            error.explained(label=self.label)
+            raise
 
     def _channel_call(self, call: UnifiedCall) -> dict[str, Any]:
         """A channel call whose answer must be one object (a channel)."""

@@ -133,6 +133,14 @@ class JoinChannelOperator(BaseOperator):
         return TrutoHook(self.truto_conn_id)
 
     def execute(self, context: Context) -> Any:
+        try:
+            return self._execute(context)
+        except TrutoInputError as error:  # a bad argument: named with the connection the task would use
+            if not error.argument.startswith("connection "):
+                error.explained(label=self.hook.label)
+            raise
+
+    def _execute(self, context: Context) -> Any:
         # Everything is validated before the first request goes out. A list param rendered by a template
         # arrives as its text (unless the DAG renders native objects): it is read back into the list.
         self.exclude_fields = rendered_list(self.exclude_fields, "exclude_fields")

@@ -28,8 +28,9 @@ from airflow_provider_truto.exceptions import (
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.support.helpers import ACCOUNT, JOIN, TOKEN, SleepRecorder, assert_token_free, set_connection
+from tests.support.helpers import ACCOUNT, JOIN, REPO, TOKEN, SleepRecorder, assert_token_free, set_connection
 from tests.support.hostile_servers import TcpServer, plain_http_server, self_signed_certificate, tls_server
+from tests.support.troubleshooting import MISTAKES, WARNINGS, reproduce
 
 LABEL = "connection 'truto_default'"
 # Names of the HTTP libraries' own classes, which no message should show the user.
@@ -206,3 +207,12 @@ def test_the_hook_labels_every_error_with_its_connection(
         TrutoHook().account_id()  # no account given, none in the connection
     assert said(caught.value) and caught.value.argument == "integrated_account_id"
     assert [r for r in sandbox.requests if r.path == JOIN]
+
+
+def test_the_troubleshooting_page_quotes_the_messages_users_get() -> None:
+    """docs/troubleshooting.md quotes under each mistake's heading exactly what its reproduction ends with."""
+    text = (REPO / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
+    quoted = dict(re.findall(r"^### ([^\n]+)\n\n```text\n(.*?)\n```", text, re.M | re.S))
+    for title in [*MISTAKES, *WARNINGS]:
+        assert title in quoted, f"docs/troubleshooting.md has no section {title!r} quoting its message"
+        assert quoted[title] == reproduce(title), title

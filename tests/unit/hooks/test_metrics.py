@@ -69,3 +69,14 @@ def test_airflows_metrics_api_of_this_release_takes_the_names() -> None:
     stats = airflow_stats()
     AirflowMetrics(stats).answered(200)  # [metrics] is off here: Airflow's no-op logger takes it
     assert callable(stats.incr) and callable(stats.timing)
+
+
+def test_the_docs_table_is_the_metrics_sent() -> None:
+    """docs/deployment.md's table names every metric in METRICS, with its kind, and nothing else."""
+    import re
+
+    from tests.support.helpers import REPO
+
+    text = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(truto\.[\w.]+)` \| (\w+) \| (.+?) \|$", text, re.M)
+    assert {name: (kind, what) for name, kind, what in rows} == METRICS
