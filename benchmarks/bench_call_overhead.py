@@ -3,15 +3,18 @@ trigger's transport, AsyncTrutoClient, against a raw keep-alive ``httpx.AsyncCli
 
 The sandbox runs in its own process (so it does not share our GIL); the variants are interleaved round by
 round, and the medians of the per-round means are compared. Goal (issue 2): the hook at most 1.10x raw;
-the async client (issue 12) the same against raw httpx.
+the async client (issue 12) the same against raw httpx. A batch's per-channel bookkeeping (issue 24: the
+progress count, the metrics sent to a real StatsD client over UDP) is measured on top of the hook's call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,10 +25,13 @@ from typing import Any
 import httpx
 import requests
 from _common import median
+from statsd import StatsClient
 
 from airflow_provider_truto.client.async_client import AsyncTrutoClient
 from airflow_provider_truto.client.sync_client import TrutoClient, TrutoConfig
+from airflow_provider_truto.hooks.metrics import AirflowMetrics
 from airflow_provider_truto.hooks.truto import TrutoHook
+from airflow_provider_truto.operators.join_progress import JoinProgress
 from airflow_provider_truto.pacing.limits import RateLimit
 
 ACCOUNT = "bench-account"
@@ -81,6 +87,19 @@ def main(rounds: int = 15, calls: int = 200) -> None:
                        "environment_rate_limit": "off"}}
         )  # fmt: skip
         hook = TrutoHook("truto_bench")
+        # The same hook, its metrics sent to a real StatsD client (UDP to a local socket nobody reads),
+        # and a batch's per-channel bookkeeping: the progress count and the join's own metric.
+        statsd_sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        statsd_sink.bind(("127.0.0.1", 0))
+        measured = TrutoHook("truto_bench")
+        measured.__dict__["metrics"] = AirflowMetrics(StatsClient("127.0.0.1", statsd_sink.getsockname()[1]))
+        progress = JoinProgress(10**9, log=logging.getLogger("bench"), least_seconds=None)
+
+        def join_as_a_batch_does() -> None:
+            measured.join_channel(channel)
+            progress.record("joined")
+            measured.metrics.joined("joined")
+
         unlimited = RateLimit(1_000_000, 1.0)  # pacing on, but never waiting: measures its own cost
         paced = TrutoClient(
             TrutoConfig(
@@ -127,6 +146,7 @@ def main(rounds: int = 15, calls: int = 200) -> None:
         variants: dict[str, Callable[[], object]] = {
             "raw keep-alive requests.Session": raw_session,
             "TrutoHook.join_channel (pacing off)": lambda: hook.join_channel(channel),
+            "... metrics to StatsD, progress counted": join_as_a_batch_does,
             "TrutoClient join, shared pacing on (file locks)": lambda: paced.unified(
                 "instant-messaging", "channels", "join", body={"channel": {"id": channel}}
             ),
@@ -154,6 +174,7 @@ def main(rounds: int = 15, calls: int = 200) -> None:
         loop.run_until_complete(raw_async.aclose())
         loop.run_until_complete(async_client.aclose())
         loop.close()
+        statsd_sink.close()
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=10)

@@ -77,6 +77,14 @@ class AirflowMetrics:
         """A channel's join ended ``joined``, ``skipped`` or ``failed``."""
         self.incr(f"{JOINS}.{outcome}")
 
+    def reported(self, latency_seconds: float) -> None:
+        """The fleet watcher reported a channel ``latency_seconds`` after Slack says it was created."""
+        self.timing(WATCHER_LATENCY, max(0.0, latency_seconds))
+
+    def cycled(self, seconds: float) -> None:
+        """The fleet watcher went once over every workspace it watches, in ``seconds``."""
+        self.timing(WATCHER_CYCLE, seconds)
+
     # -- sending -----------------------------------------------------------------------------------------
 
     def incr(self, name: str, count: int = 1) -> None:

@@ -37,6 +37,9 @@ def test_each_event_becomes_its_documented_metric() -> None:
     metrics.waited(0.0, reason=PACING)  # no wait: nothing sent
     for outcome in ("joined", "skipped", "failed"):
         metrics.joined(outcome)
+    metrics.reported(42.5)
+    metrics.reported(-0.3)  # a creation stamped by a clock a little ahead: no negative latency
+    metrics.cycled(61.0)
     assert stats.sent == [
         ("incr", "truto.requests.2xx", 1),
         ("incr", "truto.requests.4xx", 1),
@@ -48,6 +51,9 @@ def test_each_event_becomes_its_documented_metric() -> None:
         ("incr", "truto.joins.joined", 1),
         ("incr", "truto.joins.skipped", 1),
         ("incr", "truto.joins.failed", 1),
+        ("timing", "truto.watcher.latency", timedelta(seconds=42.5)),
+        ("timing", "truto.watcher.latency", timedelta(0)),
+        ("timing", "truto.watcher.cycle", timedelta(seconds=61)),
     ]
     assert {name for _, name, _ in stats.sent} <= set(METRICS)
 
@@ -80,3 +86,31 @@ def test_the_docs_table_is_the_metrics_sent() -> None:
     text = (REPO / "docs" / "deployment.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(truto\.[\w.]+)` \| (\w+) \| (.+?) \|$", text, re.M)
     assert {name: (kind, what) for name, kind, what in rows} == METRICS
+
+
+def test_a_process_airflow_did_not_set_up_sends_through_the_metrics_settings(tmp_path: Any) -> None:
+    """Where no Airflow process set its metrics up (a triggerer's trigger runner, on some releases), the
+    provider's still reach StatsD, from ``[metrics]``: a bare interpreter sends one over UDP."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as statsd:
+        statsd.bind(("127.0.0.1", 0))
+        statsd.settimeout(30)
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "AIRFLOW_HOME": str(tmp_path),
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.getsockname()[1]),
+        }
+        code = "from airflow_provider_truto.hooks.metrics import AirflowMetrics; AirflowMetrics().cycled(2.5)"
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        received = [statsd.recv(65535).decode()]  # Airflow's own may come first: read until ours
+        while "truto" not in received[-1]:
+            received.append(statsd.recv(65535).decode())
+        assert received[-1] == "airflow.truto.watcher.cycle:2500.000000|ms"
