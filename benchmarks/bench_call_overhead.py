@@ -107,7 +107,7 @@ def main(rounds: int = 15, calls: int = 200) -> None:
                 base_url=url,
                 integrated_account_id=ACCOUNT,
                 account_rate_limit=unlimited,
-                token_rate_limit=unlimited,
+                environment_rate_limit=unlimited,
             )
         )
 
@@ -119,7 +119,7 @@ def main(rounds: int = 15, calls: int = 200) -> None:
             base_url=url,
             integrated_account_id=ACCOUNT,
             account_rate_limit=None,
-            token_rate_limit=None,
+            environment_rate_limit=None,
         )
         async_client = AsyncTrutoClient(unpaced)
 
