@@ -185,8 +185,12 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
 
     def _policy(self) -> AutoJoinPolicy:
         from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+        from airflow_provider_truto.operators.rendered import rendered_patterns
 
-        return AutoJoinPolicy.build(self.include, self.exclude, self.include_shared)
+        # A list param given as "{{ params.include }}" renders to the list's text: read it back.
+        return AutoJoinPolicy.build(
+            rendered_patterns(self.include), rendered_patterns(self.exclude), self.include_shared
+        )
 
     def _cutoff(self) -> datetime | None:
         from airflow_provider_truto.auto_join.timestamps import parse_timestamp

@@ -178,6 +178,22 @@ def test_a_deferring_sensor_hands_its_policy_to_the_trigger(channel_list: Channe
     )
 
 
+def test_a_policy_list_param_rendered_as_text_is_read_back(channel_list: ChannelList) -> None:
+    """``include="{{ params.include }}"`` renders to the list's text: the sensor reads the list back."""
+    channel_list.channels = [{**public_channel("social-x"), "id": "C1"}]
+    wait = TrutoNewChannelsSensor(task_id="wait", deferrable=True)
+    wait.include, wait.exclude = "['eng-*', 'ops-*']", '["eng-old-*"]'  # as Airflow renders them
+    ti = SimpleNamespace(dag_id="d", run_id="r", task_id="wait", map_index=-1)
+    with pytest.raises(TaskDeferred) as deferred:
+        wait.execute({"ti": ti})  # type: ignore[arg-type]
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["include"], kwargs["exclude"]) == (["eng-*", "ops-*"], ["eng-old-*"])
+    wait.include = "[a-m]*"  # a glob that starts with a bracket stays one pattern
+    with pytest.raises(TaskDeferred) as deferred:
+        wait.execute({"ti": ti})  # type: ignore[arg-type]
+    assert deferred.value.trigger.serialize()[1]["include"] == ["[a-m]*"]
+
+
 def test_an_error_event_raises_the_typed_error() -> None:
     event = {
         "status": "error",
