@@ -22,7 +22,7 @@ import pytest
 
 from airflow_provider_truto.hooks.metrics import METRICS
 from airflow_provider_truto.testing import Fault, TrutoSandbox
-from tests.support.helpers import ACCOUNT, JOIN, TOKEN, connection_json, run_dag_test
+from tests.support.helpers import ACCOUNT, JOIN, TOKEN, connection_json, metadata_rows, run_dag_test
 
 pytestmark = pytest.mark.integration
 DAG_ID = "example_truto_auto_join_channels"
@@ -128,6 +128,12 @@ def test_each_join_task_logs_a_start_progress_and_a_summary_and_nothing_at_error
     # One line per channel only at DEBUG: no channel's own line at INFO.
     assert not re.search(r"\] Joined \S+ \(C\w+\) in integrated account", output)
     assert [line for line in output.splitlines() if ERROR_LINE.search(line)] == []
+
+
+def test_the_report_pushes_only_the_xcom_rows_the_docs_name(paced_run: Run, airflow_home: Path) -> None:
+    assert paced_run.returncode == 0, paced_run.output[-4000:]
+    rows = metadata_rows(airflow_home, DAG_ID, "SELECT key FROM xcom WHERE task_id = 'report' AND dag_id = ?")
+    assert sorted(key for (key,) in rows) == ["report", "return_value"]
 
 
 def test_the_providers_metrics_arrive_through_airflows_statsd(paced_run: Run) -> None:
