@@ -1,10 +1,10 @@
 """A long auto-join run as a user and an operator see it, under ``airflow dags test`` with StatsD on.
 
-One run of the example DAG joins 300 new channels of one workspace, paced at 14 joins a second (two mapped
-tasks of 150, about 11 s each), with one 429 on the way. From its output: each join task logs a start line,
-a progress line every few seconds and a summary, and no line of the run is at error level. From a UDP
-socket standing in for StatsD: the provider's metrics arrive through Airflow's own, under ``truto.``, with
-the counts the sandbox saw.
+One run of the example DAG joins 300 new channels of one workspace, paced at 9 joins a second (two mapped
+tasks of 150, about 18 s each: a progress line every 5 s makes three in each), with one 429 on the way. From
+its output: each join task logs a start line, at least three progress lines and a summary, and no line of
+the run is at error level. From a UDP socket standing in for StatsD: the provider's metrics arrive through
+Airflow's own, under ``truto.``, with the counts the sandbox saw.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def paced_run(airflow_home: Path) -> Iterator[Run]:
             done = run_dag_test(
                 airflow_home,
                 DAG_ID,
-                conn=connection_json(sandbox, rate_limit="14/1"),
+                conn=connection_json(sandbox, rate_limit="9/1"),
                 conf={"created_after": CUTOFF.isoformat()},
                 AIRFLOW__METRICS__STATSD_ON="True",
                 AIRFLOW__METRICS__STATSD_HOST="127.0.0.1",
@@ -114,16 +114,17 @@ def test_each_join_task_logs_a_start_progress_and_a_summary_and_nothing_at_error
 ) -> None:
     assert paced_run.returncode == 0, paced_run.output[-4000:]
     output = logged_once(paced_run.output)
-    starts = re.findall(
-        r"Joining 150 channels; at the connection's pacing \(14/1 per account\) that takes "
-        r"at least (\d+) s",
+    # Airflow runs the mapped join tasks one after another here: each one's lines run from its start line to
+    # its summary.
+    tasks = re.findall(
+        r"Joining 150 channels; at the connection's pacing \(9/1 per account\) that takes at least (\d+) s\b"
+        r"(.*?)\n[^\n]*Joined 150 of 150 channels in \d+ s \([\d.]+/s\): 0 skipped, 0 failed",
         output,
+        re.S,
     )
-    assert len(starts) == 2 and all(int(seconds) == 11 for seconds in starts)
-    progress = PROGRESS.findall(output)
-    assert len(progress) >= 4, output[-4000:]  # about 11 s a task, a line every 5 s: two each
-    summaries = re.findall(r"Joined 150 of 150 channels in \d+ s \([\d.]+/s\): 0 skipped, 0 failed", output)
-    assert len(summaries) == 2
+    assert [int(seconds) for seconds, _ in tasks] == [18, 18], output[-4000:]
+    progress = [PROGRESS.findall(lines) for _, lines in tasks]
+    assert all(len(lines) >= 3 for lines in progress), progress  # about 18 s a task, a line every 5 s
     assert "Auto-join: joined 300, skipped 0 (none), failed 0" in output
     # One line per channel only at DEBUG: no channel's own line at INFO.
     assert not re.search(r"\] Joined \S+ \(C\w+\) in integrated account", output)
@@ -156,7 +157,7 @@ def test_the_providers_metrics_arrive_through_airflows_statsd(paced_run: Run) ->
     assert counts["truto.requests.4xx"] == statuses[429] == counts["truto.rate_limited"] == 1
     assert counts["truto.joins.joined"] == CHANNELS
     assert "truto.joins.failed" not in counts and "truto.requests.failed" not in counts
-    # The 429's Retry-After of 1 s, and the pacing's waits: 300 joins at 14 a second for one account.
+    # The 429's Retry-After of 1 s, and the pacing's waits: 300 joins at 9 a second for one account.
     assert [round(ms / 1000) for ms in timings["truto.rate_limited.wait"]] == [1]
     assert len(timings["truto.pacing.wait"]) > CHANNELS / 2
-    assert 10_000 < sum(timings["truto.pacing.wait"]) < 40_000
+    assert 20_000 < sum(timings["truto.pacing.wait"]) < 50_000
