@@ -23,6 +23,7 @@ from airflow_provider_truto.sensors.truto import TrutoNewChannelsSensor
 
 TRUTO_CONN_ID = "truto_default"
 POKE_INTERVAL_SECONDS = float(os.environ.get("TRUTO_SENSOR_POKE_SECONDS") or 60)
+MAX_CHANNELS = int(os.environ.get("TRUTO_SENSOR_MAX_CHANNELS") or 500)  # a run's cap; the rest come next run
 NEXT_CUTOFF = "next_created_after"  # the XCom key remember_cutoff keeps the next run's cutoff under
 
 
@@ -58,6 +59,7 @@ def example_truto_new_channels_sensor() -> None:
         poke_interval=POKE_INTERVAL_SECONDS,
         timeout=55 * 60,
         soft_fail=True,
+        max_channels=MAX_CHANNELS,
     )
     joins = JoinChannelOperator.partial(
         task_id="join_new_channel",

@@ -96,14 +96,15 @@ def test_deferrable_sensor_dag_joins_exactly_the_channels_created_while_it_waits
 def test_a_backlog_over_max_channels_is_joined_over_two_runs_none_twice(
     truto_sandbox_factory: Any, airflow_home: Path, tmp_path: Path
 ) -> None:
-    """600 new channels, 500 a run: the first run joins the oldest 500 and keeps, as the next run's
-    cutoff, the newest of them less an hour; the second joins the other 100 (and one created since).
-    Before, the second run's cutoff (the first run's start) hid the 100 for good, and its sensor waited
-    for nothing. A third run reads the latest cutoff kept, not every earlier run's."""
+    """60 new channels, 50 a run (the example's cap of 500 scaled down tenfold, as a run of 500 mapped
+    joins takes minutes): the first run joins the oldest 50 and keeps, as the next run's cutoff, the
+    newest of them less an hour; the second joins the other 10 (and one created since). Before, the second
+    run's cutoff (the first run's start) hid the 10 for good, and its sensor waited for nothing. A third
+    run reads the latest cutoff kept, not every earlier run's."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     sandbox = truto_sandbox_factory(token=TOKEN)
     sandbox.add_account(ACCOUNT)
-    backlog = sandbox.seed_channels(ACCOUNT, 600, seed=6, mixed=False, start=now - timedelta(days=1), end=now)
+    backlog = sandbox.seed_channels(ACCOUNT, 60, seed=6, mixed=False, start=now - timedelta(days=1), end=now)
     new = [c["id"] for c in backlog]
     folder = dags_folder(tmp_path, "example_truto_new_channels_sensor.py")
     joined, outputs = [], []
@@ -118,13 +119,14 @@ def test_a_backlog_over_max_channels_is_joined_over_two_runs_none_twice(
             dags_folder=folder,
             timeout=600,
             TRUTO_SENSOR_POKE_SECONDS="1",
+            TRUTO_SENSOR_MAX_CHANNELS="50",
         )
         outputs.append(done.stdout + done.stderr)
         assert done.returncode == 0, outputs[-1][-4000:]
         joined.append(sum(sandbox.join_counts(ACCOUNT).values()))
-    assert joined == [500, 601, 602]
+    assert joined == [50, 61, 62]
     assert sandbox.join_counts(ACCOUNT) == dict.fromkeys(new, 1)
-    assert "Handing on the oldest 500 new channels (max_channels)" in outputs[0]
+    assert "Handing on the oldest 50 new channels (max_channels)" in outputs[0]
 
 
 def test_event_dag_parses_with_its_watcher_and_joins_nothing_without_events(
