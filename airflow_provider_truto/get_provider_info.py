@@ -46,7 +46,8 @@ def get_provider_info() -> dict[str, Any]:
                 # default would never reach them). Airflow 3's form has no placeholder for extra
                 # fields, so each description says what an empty field means. No extra's name may
                 # contain a word Airflow's secrets masker hides (token, secret, password, ...): the
-                # form would show and save "***".
+                # form would show and save "***". The one exception is webhook_secret, a secret on
+                # purpose: a password field ("format": "password"), masked everywhere.
                 "conn-fields": {
                     "integrated_account_id": {
                         "label": "Default integrated account ID",
@@ -106,6 +107,15 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Max response size (MB)",
                         "schema": {"type": ["number", "null"]},
                         "description": "The largest answer accepted, in megabytes. Empty: 50.",
+                    },
+                    "webhook_secret": {
+                        "label": "Webhook signing secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                        "description": (
+                            "The secret Truto signs webhooks with, for the receiver at "
+                            "/truto/webhooks/<this connection's ID> (see docs/webhooks.md). "
+                            "Empty: webhooks for this connection are refused."
+                        ),
                     },
                 },
                 "ui-field-behaviour": {

@@ -28,17 +28,21 @@ def connection_form_widgets() -> dict[str, Any]:
     """The extra fields as WTForms fields, as ``get_connection_form_widgets`` returns them.
 
     Airflow 3.0 and 3.1 accept only ``StringField``, ``IntegerField``, ``PasswordField`` and
-    ``BooleanField``, so a ``number`` (the timeout) is a ``StringField``: the hook reads numbers from text.
+    ``BooleanField``, so a ``number`` (the timeout) is a ``StringField``: the hook reads numbers from text,
+    and a ``"format": "password"`` field (the webhook secret) is a ``PasswordField``.
     No field gets a ``default``: Airflow would save it into every new connection. The api-server swaps
     these classes for stand-ins when it builds the form's metadata, and its React form ignores
     Flask-AppBuilder widgets, so none are given.
     """
     # Imported here, not at module level: only the api-server's form metadata needs WTForms.
-    from wtforms import IntegerField, StringField
+    from wtforms import IntegerField, PasswordField, StringField
 
     widgets: dict[str, Any] = {}
     for name, field in connection_type_info()["conn-fields"].items():
-        types = field["schema"]["type"]
-        field_class = IntegerField if "integer" in types else StringField
+        schema = field["schema"]
+        if schema.get("format") == "password":
+            field_class: Any = PasswordField
+        else:
+            field_class = IntegerField if "integer" in schema["type"] else StringField
         widgets[name] = field_class(field["label"], description=field.get("description", ""))
     return widgets

@@ -31,6 +31,7 @@ from airflow_provider_truto.client.config import (
 from airflow_provider_truto.hooks.truto import TrutoHook
 from tests.support.airflow_home import airflow_env
 from tests.support.helpers import EXAMPLE_DAGS
+from airflow_provider_truto.plugins.webhooks import WEBHOOK_SECRET_EXTRA
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,10 @@ EXTRA_FIELDS = {
     "rate_limit_redis_conn_id": ("Redis connection for shared pacing", "Empty: lock files on each host"),
     "page_cap": ("Page cap", f"Empty: {DEFAULT_PAGE_CAP}"),
     "max_response_mb": ("Max response size (MB)", f"Empty: {DEFAULT_MAX_RESPONSE_MB:g}"),
+    "webhook_secret": ("Webhook signing secret", "Empty: webhooks for this connection are refused"),
 }
+# Secrets on purpose: password fields, which Airflow masks everywhere. Every other extra must not be masked.
+SECRET_EXTRAS = {WEBHOOK_SECRET_EXTRA}
 SHOWN = {"host": ("Base URL", DEFAULT_BASE_URL), "password": ("API token", "Truto API token")}
 HIDDEN = ("url_schema", "port", "login")
 
@@ -126,11 +130,19 @@ def test_every_extra_field_has_its_label_and_says_what_empty_means(truto_meta: d
         assert "null" in field["schema"]["type"], (name, field["schema"])
 
 
-def test_no_extra_name_is_one_airflow_masks(truto_meta: dict[str, Any]) -> None:
+def test_only_the_secret_extras_are_ones_airflow_masks_and_they_are_password_fields(
+    truto_meta: dict[str, Any],
+) -> None:
     words = sensitive_words()
     # The secrets masker hides any key that contains a sensitive word; the form would show "***".
-    masked = {name: sorted(w for w in words if w in name.lower()) for name in truto_meta["extra_fields"]}
-    assert {name: hits for name, hits in masked.items() if hits} == {}
+    masked = {name for name in truto_meta["extra_fields"] if any(w in name.lower() for w in words)}
+    assert masked == SECRET_EXTRAS
+    passwords = {
+        name
+        for name, field in truto_meta["extra_fields"].items()
+        if field["schema"].get("format") == "password"
+    }
+    assert passwords == SECRET_EXTRAS
 
 
 def test_hook_form_methods_match_the_provider_info_with_real_wtforms() -> None:
@@ -150,6 +162,7 @@ def test_hook_form_methods_match_the_provider_info_with_real_wtforms() -> None:
     assert widgets["max_retries"].field_class.__name__ == "IntegerField"
     # Airflow 3.0/3.1 accept no FloatField: the timeout is text, and the hook reads numbers from text.
     assert widgets["timeout"].field_class.__name__ == "StringField"
+    assert {name for name, w in widgets.items() if w.field_class.__name__ == "PasswordField"} == SECRET_EXTRAS
 
 
 def test_form_modules_import_no_wtforms() -> None:
