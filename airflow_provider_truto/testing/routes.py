@@ -8,6 +8,9 @@ Routes (all behind ``Authorization: Bearer``; the server checks the token and ra
 - ``GET  /integrated-account``                        list, filters ``status``, ``is_sandbox``, ``tenant_id``,
   ``integration[name]`` / ``integration.name``
 - ``GET  /integrated-account/{id}``                   one account (admin API: ignores the account's status)
+- ``POST /webhook``                                    register a webhook (``target_url``, ``event_types``,
+  ``is_active``); the answer holds its ``secret``
+- ``GET  /webhook``                                    the webhooks (without their secrets), paginated
 
 The channel list IGNORES filters such as ``type`` or ``created_at[gt]``, as many of Truto's integrations do: a
 client has to filter what it gets back itself, and the sandbox makes sure it does.
@@ -23,6 +26,7 @@ from typing import Any
 
 from airflow_provider_truto.testing.phrases import phrase
 from airflow_provider_truto.testing.state import Account, Channel, ChannelError, SandboxState
+from airflow_provider_truto.testing.webhooks import WebhookRegistry
 
 __all__ = [
     "ApiOptions",
@@ -37,6 +41,7 @@ __all__ = [
 
 CHANNELS_PATH = "/unified/instant-messaging/channels"
 ACCOUNTS_PATH = "/integrated-account"
+WEBHOOK_PATH = "/webhook"
 PAGE_SIZE_WITHOUT_LIMIT = 25
 MAX_LIMIT = 1000
 _SLACK_STATUS = {"channel_not_found": 404, "is_archived": 422, "method_not_supported_for_channel_type": 422}
@@ -198,9 +203,12 @@ class TrutoApi:
     :param options: switches read on every request.
     """
 
-    def __init__(self, state: SandboxState, options: ApiOptions) -> None:
+    def __init__(
+        self, state: SandboxState, options: ApiOptions, webhooks: WebhookRegistry | None = None
+    ) -> None:
         self.state = state
         self.options = options
+        self.webhooks = webhooks if webhooks is not None else WebhookRegistry()
 
     def handle(self, request: Request) -> Response:
         path = request.path.rstrip("/") or "/"
@@ -220,6 +228,11 @@ class TrutoApi:
             channel_id = path[len(CHANNELS_PATH) + 1 :]
             if "/" not in channel_id:
                 return self._get_channel(request, channel_id)
+        if path == WEBHOOK_PATH and method == "POST":
+            return self._register_webhook(request)
+        if path == WEBHOOK_PATH and method == "GET":
+            webhooks = [webhook.to_wire() for webhook in self.webhooks.all()]
+            return json_response(200, _paginate(webhooks, request, empty_pages=False))
         if path == ACCOUNTS_PATH and method == "GET":
             return self._list_accounts(request)
         if path.startswith(ACCOUNTS_PATH + "/") and method == "GET":
@@ -314,6 +327,18 @@ class TrutoApi:
             if self.options.wrap_custom_method_results:
                 payload = {"result": payload}
         return json_response(200, payload)
+
+    # -- admin: webhooks ------------------------------------------------------------------------------------
+
+    def _register_webhook(self, request: Request) -> Response:
+        body = request.body if isinstance(request.body, dict) else {}
+        try:
+            webhook = self.webhooks.register(
+                body.get("target_url"), body.get("event_types"), body.get("is_active", True)
+            )
+        except ValueError as problem:
+            raise _bad_request(str(problem)) from None
+        return json_response(201, webhook.to_wire(with_secret=True))
 
     # -- admin: integrated accounts -------------------------------------------------------------------------
 

@@ -45,13 +45,26 @@ from airflow_provider_truto.testing.state import (
     SandboxState,
     parse_time,
 )
+from airflow_provider_truto.testing.webhooks import (
+    RETRY_DELAYS,
+    Delivery,
+    Webhook,
+    WebhookRegistry,
+    WebhookSender,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import TracebackType
 
 __all__ = ["RecordedRequest", "TrutoSandbox"]
 
 _STATE_PATH = "/_sandbox/state"
+# Loopback-only, unauthenticated controls for a sandbox run from the command line (they send webhooks).
+_WORKSPACES_PATH = "/_sandbox/workspaces"
+_CHANNELS_PATH = "/_sandbox/channels"
+RECORD_CREATED = "record:created"
+WORKSPACE_CREATED = "integrated_account:created"
 _LOOPBACK = ("127.", "::1", "::ffff:127.")
 _IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 _REDACTED = "<redacted>"
@@ -213,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             # An observer's endpoint: kept out of faults, limits and the request log it reports on.
             self._send(sandbox._state_response(str(self.client_address[0])))
             return
+        if request.path in (_WORKSPACES_PATH, _CHANNELS_PATH) and request.method == "POST":
+            self._send(sandbox._control_response(request, str(self.client_address[0])))
+            return
         if sandbox.latency_ms > 0:
             time.sleep(sandbox.latency_ms / 1000.0)
         fault = sandbox._faults.next_fault(request.method, request.path)
@@ -308,6 +324,7 @@ class TrutoSandbox:
     :param wrap_custom_method_results: answer join as ``{"result": channel}``.
     :param empty_pages: every other channel-list page is empty with a non-null cursor.
     :param verbose: log one line per request to stderr (never the token).
+    :param webhook_retry_delays: the waits before each retry of a webhook delivery not answered 200.
 
     Worth knowing when writing tests against it:
 
@@ -333,6 +350,7 @@ class TrutoSandbox:
         wrap_custom_method_results: bool = False,
         empty_pages: bool = False,
         verbose: bool = False,
+        webhook_retry_delays: Sequence[float] = RETRY_DELAYS,
     ) -> None:
         if not token:
             raise ValueError("token must not be empty")
@@ -348,7 +366,9 @@ class TrutoSandbox:
         self._options = ApiOptions(
             empty_pages=empty_pages, wrap_custom_method_results=wrap_custom_method_results
         )
-        self._api = TrutoApi(self._state, self._options)
+        self._webhooks = WebhookRegistry()
+        self._api = TrutoApi(self._state, self._options, self._webhooks)
+        self._sender = WebhookSender(self._webhooks, retry_delays=webhook_retry_delays)
         self._faults = FaultBook()
         self._limiter = RateLimiter()
         self.account_rate_limit = account_rate_limit
@@ -376,6 +396,7 @@ class TrutoSandbox:
         return self
 
     def stop(self) -> None:
+        self._sender.stop()
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -511,12 +532,14 @@ class TrutoSandbox:
         created_at: datetime | str | None = None,
         description: str = "",
         sharing: str = "none",
+        notify: bool = True,
     ) -> dict[str, Any]:
         """Add one channel; returns it as a unified dict.
 
         ``sharing``, rendered as Slack's flags in ``remote_data``: ``none`` | ``org`` (Enterprise
         Grid-wide, internal) | ``external`` (Slack Connect) | ``pending`` (an invitation to share with
-        another organisation, not yet accepted).
+        another organisation, not yet accepted). With ``notify`` (the default), every webhook subscribed
+        to ``record:created`` is sent the channel (see :meth:`register_webhook`).
         """
         channel_id = id or self._state.new_channel_id()
         channel = Channel(
@@ -529,7 +552,27 @@ class TrutoSandbox:
             description=description,
             sharing=sharing,
         )
-        return self._unified(account_id, [self._state.add_channel(account_id, channel)])[0]
+        unified = self._unified(account_id, [self._state.add_channel(account_id, channel)])[0]
+        if notify:
+            self._sender.emit(RECORD_CREATED, channel_record(account_id, unified))
+        return unified
+
+    def connect_workspace(
+        self,
+        account_id: str | None = None,
+        *,
+        channels: int = 0,
+        seed: int = 0,
+        mixed: bool = True,
+        **account: Any,
+    ) -> Account:
+        """A customer connects a workspace: the account, ``channels`` seeded channels (as
+        :meth:`seed_channels`), then ``integrated_account:created`` to every webhook subscribed to it."""
+        added = self.add_account(account_id, **account)
+        if channels:
+            self.seed_channels(added.id, channels, seed=seed, mixed=mixed)
+        self._sender.emit(WORKSPACE_CREATED, added.to_wire())
+        return added
 
     def archive_channel(self, account_id: str, channel_id: str) -> None:
         self._state.archive_channel(account_id, channel_id)
@@ -550,6 +593,51 @@ class TrutoSandbox:
     def join_counts(self, account_id: str | None = None) -> dict[str, int]:
         """Channel id -> joins the handler applied (rejoins included; replays and faults not)."""
         return self._state.join_counts(account_id)
+
+    # -- webhooks -------------------------------------------------------------------------------------------
+
+    def register_webhook(self, target_url: str, event_types: list[str], *, is_active: bool = True) -> Webhook:
+        """Register a webhook, as ``POST /webhook`` does; its ``secret`` signs every delivery to it."""
+        return self._webhooks.register(target_url, list(event_types), is_active)
+
+    @property
+    def webhooks(self) -> list[Webhook]:
+        """Every registered webhook (live objects: set ``is_active`` to switch one off)."""
+        return self._webhooks.all()
+
+    def send_event(
+        self,
+        event: str,
+        payload: Any,
+        *,
+        event_id: str | None = None,
+        created_at: datetime | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> list[Delivery]:
+        """Send ``event`` to every active webhook subscribed to it, signed; returns the deliveries.
+
+        ``created_at`` backdates the event (a stale one), ``event_id`` reuses an id, ``body`` replaces the
+        whole envelope. Deliveries go out from a background thread; :meth:`wait_for_webhooks` waits.
+        """
+        return self._sender.emit(event, payload, event_id=event_id, created_at=created_at, body=body)
+
+    def resend(self, delivery: Delivery) -> Delivery:
+        """Send a delivery's exact bytes again (as Truto's retry does), signed the same."""
+        webhook = self._webhooks.get(delivery.webhook_id)
+        if webhook is None:
+            raise KeyError(f"no webhook {delivery.webhook_id!r}")
+        return self._sender.queue_body(
+            webhook, delivery.body, event=delivery.event, event_id=delivery.event_id
+        )
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Every delivery so far, with each attempt's status (0: no answer)."""
+        return self._sender.deliveries
+
+    def wait_for_webhooks(self, timeout: float = 60.0) -> None:
+        """Block until every delivery so far is done (answered 200, or given up after its retries)."""
+        self._sender.wait(timeout)
 
     # -- faults ---------------------------------------------------------------------------------------------
 
@@ -672,6 +760,27 @@ class TrutoSandbox:
             self._state.remember(scope, key, answer)
         return response
 
+    def _control_response(self, request: Request, client: str) -> Response:
+        """``POST /_sandbox/workspaces`` ``{"id"?, "channels"?, "seed"?}`` connects a workspace;
+        ``POST /_sandbox/channels`` ``{"integrated_account_id", "name"?}`` adds a channel. Both notify the
+        webhooks, as :meth:`connect_workspace` and :meth:`add_channel` do."""
+        if not client.startswith(_LOOPBACK):
+            return error_response(403, "The sandbox controls are only served to loopback clients")
+        body = request.body if isinstance(request.body, dict) else {}
+        try:
+            if request.path == _WORKSPACES_PATH:
+                channels, seed = body.get("channels", 0), body.get("seed", 0)
+                if not isinstance(channels, int) or not isinstance(seed, int) or channels < 0:
+                    return error_response(400, "channels and seed must be whole numbers, channels >= 0")
+                account = self.connect_workspace(body.get("id"), channels=channels, seed=seed)
+                return json_response(201, account.to_wire())
+            account_id = body.get("integrated_account_id")
+            if not isinstance(account_id, str) or self._state.account(account_id) is None:
+                return error_response(404, "integrated_account_id names no account of this sandbox")
+            return json_response(201, self.add_channel(account_id, name=body.get("name")))
+        except (TypeError, ValueError) as problem:
+            return error_response(400, str(problem))
+
     def _state_response(self, client: str) -> Response:
         if not client.startswith(_LOOPBACK):
             return error_response(403, "The sandbox state is only served to loopback clients")
@@ -688,3 +797,14 @@ class TrutoSandbox:
                 }
             )
         return json_response(200, {"stats": self.stats(), "accounts": accounts, "join_counts": joins})
+
+
+def channel_record(account_id: str, channel: dict[str, Any]) -> dict[str, Any]:
+    """The payload of a ``record:created`` the sandbox sends for a new channel (Truto's shape is unconfirmed;
+    this is the one the receiver expects first: the model, resource and account named beside the record)."""
+    return {
+        "integrated_account_id": account_id,
+        "unified_model": "instant-messaging",
+        "unified_resource": "channels",
+        "record": channel,
+    }

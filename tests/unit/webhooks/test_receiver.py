@@ -22,8 +22,14 @@ import pytest
 import requests
 import uvicorn
 
+from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.webhooks.app import create_app
-from airflow_provider_truto.webhooks.events import CHANNEL_CREATED_ASSET, WORKSPACE_CONNECTED_ASSET, Action
+from airflow_provider_truto.webhooks.events import (
+    CHANNEL_CREATED_ASSET,
+    DEFAULT_EVENT_TYPES,
+    WORKSPACE_CONNECTED_ASSET,
+    Action,
+)
 from airflow_provider_truto.webhooks.receiver import DUPLICATE, RECORDED, Receiver
 from airflow_provider_truto.webhooks.signature import SIGNATURE_HEADER, sign
 
@@ -252,3 +258,25 @@ def test_the_secret_is_in_no_answer_and_no_log(served: Served, caplog: pytest.Lo
     answers.append(served.post(event()))
     assert all(SECRET not in a.text for a in answers)
     assert caplog.records and SECRET not in caplog.text
+
+
+def test_the_sandbox_s_deliveries_are_verified_and_recorded_once(served: Served) -> None:
+    """The sandbox's sender and this receiver agree on the envelope, the signature and the time format."""
+    with TrutoSandbox() as sandbox:
+        webhook = sandbox.register_webhook(f"{served.url}/webhooks/{CONN}", list(DEFAULT_EVENT_TYPES))
+        served.secrets.by_conn[CONN] = webhook.secret
+        sandbox.connect_workspace("ws-1", channels=5)
+        channel = sandbox.add_channel("ws-1", name="eng-new")
+        sandbox.wait_for_webhooks(10)
+        first = sandbox.webhook_deliveries[0]
+        sandbox.resend(first)  # as Truto's retry would
+        sandbox.wait_for_webhooks(10)
+    assert [d.attempts for d in sandbox.webhook_deliveries] == [[200], [200], [200]]
+    assert [json.loads(d.answers[0])["status"] for d in sandbox.webhook_deliveries] == [
+        RECORDED,
+        RECORDED,
+        DUPLICATE,
+    ]
+    assets = [(asset, extra["integrated_account_id"]) for asset, extra, _ in served.store.events]
+    assert assets == [(WORKSPACE_CONNECTED_ASSET, "ws-1"), (CHANNEL_CREATED_ASSET, "ws-1")]
+    assert served.store.events[1][1]["channel"]["id"] == channel["id"]
