@@ -271,6 +271,44 @@ class TrutoHook(BaseHook):
         ``is_sandbox=False`` or ``integration={"name": "slack"}`` are passed to Truto."""
         return self.client.paginate("/integrated-account", query=filters, limit=limit)
 
+    # -- webhooks (admin API) ------------------------------------------------------------------------
+
+    def register_webhook(
+        self, target_url: str, event_types: Sequence[str] | None = None, *, is_active: bool = True
+    ) -> dict[str, Any]:
+        """Register a webhook with Truto (``POST /webhook``) and return it, its ``secret`` included.
+
+        ``event_types`` defaults to every event the provider's receiver acts on
+        (:data:`~airflow_provider_truto.webhooks.events.DEFAULT_EVENT_TYPES`). Keep the secret in the
+        connection's ``webhook_secret`` extra: ``python -m airflow_provider_truto.webhooks register`` does
+        both. The answer may come wrapped as ``{"result": {...}}``; it is unwrapped.
+        """
+        from airflow_provider_truto.webhooks.events import DEFAULT_EVENT_TYPES
+
+        url = require_id("target_url", target_url)
+        if not url.lower().startswith(("https://", "http://")):
+            raise TrutoInputError("target_url", f"must be an http(s) URL, got {target_url!r}")
+        events = list(DEFAULT_EVENT_TYPES if event_types is None else event_types)
+        if (
+            isinstance(event_types, str)
+            or not events
+            or not all(isinstance(e, str) and e.strip() for e in events)
+        ):
+            raise TrutoInputError(
+                "event_types", f"must be a non-empty list of event names, got {event_types!r}"
+            )
+        body = {"target_url": url, "event_types": [e.strip() for e in events], "is_active": is_active}
+        answer = self.client.request("POST", "/webhook", body=body)
+        if isinstance(answer, dict) and isinstance(answer.get("result"), dict):
+            answer = answer["result"]
+        if not isinstance(answer, dict) or not isinstance(answer.get("secret"), str) or not answer["secret"]:
+            raise TrutoInvalidResponseError("POST /webhook answered no webhook with a secret")
+        return answer
+
+    def list_webhooks(self, *, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """The environment's webhooks (``GET /webhook``, every page)."""
+        return self.client.paginate("/webhook", limit=limit)
+
     # -- Airflow's "Test connection" -----------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:

@@ -19,6 +19,8 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_truto.hooks.form import CONN_TYPE
+from airflow_provider_truto.hooks.webhook_secret import WEBHOOK_SECRET_EXTRA
 from airflow_provider_truto.webhooks.events import EVENT_ID, Action
 from airflow_provider_truto.webhooks.receiver import DUPLICATE, NO_CONSUMER, RECORDED, Receiver
 
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONN_TYPE = "truto"
-WEBHOOK_SECRET_EXTRA = "webhook_secret"
 _WARNED_AT_MOST = 100
 
 

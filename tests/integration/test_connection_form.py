@@ -29,9 +29,9 @@ from airflow_provider_truto.client.config import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 from airflow_provider_truto.hooks.truto import TrutoHook
+from airflow_provider_truto.hooks.webhook_secret import WEBHOOK_SECRET_EXTRA
 from tests.support.airflow_home import airflow_env
 from tests.support.helpers import EXAMPLE_DAGS
-from airflow_provider_truto.plugins.webhooks import WEBHOOK_SECRET_EXTRA
 
 pytestmark = pytest.mark.integration
 
