@@ -30,6 +30,7 @@ from airflow_provider_truto.get_provider_info import get_provider_info
 from airflow_provider_truto.hooks.connection_type import CONNECTION_EXTRAS, connection_type_info
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.pacing.limits import RateLimit
+from airflow_provider_truto.hooks.webhook_secret import WEBHOOK_SECRET_EXTRA
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.support.helpers import (
     ACCOUNT,
@@ -150,7 +151,7 @@ def declared_extras() -> set[str]:
     return names
 
 
-def test_no_extra_has_a_name_airflow_masks_as_a_secret() -> None:
+def test_no_extra_but_the_webhook_secret_has_a_name_airflow_masks_as_a_secret() -> None:
     masker = airflow_secrets_masker()
     sensitive = {word.lower() for word in masker.DEFAULT_SENSITIVE_FIELDS}
     assert "token" in sensitive and "password" in sensitive  # the list is the real one
@@ -161,11 +162,15 @@ def test_no_extra_has_a_name_airflow_masks_as_a_secret() -> None:
         "max_retries",
         "rate_limit",
         "environment_rate_limit",
+        WEBHOOK_SECRET_EXTRA,
     } <= extras
-    for name in sorted(extras):
+    hide = getattr(masker, "should_hide_value_for_key", None)
+    for name in sorted(extras - {WEBHOOK_SECRET_EXTRA}):
         assert not [word for word in sensitive if word in name.lower()], name
-        hide = getattr(masker, "should_hide_value_for_key", None)
         assert hide is None or not hide(name), name
+    # The webhook's signing secret is one on purpose: masked in every log, answer and form.
+    assert [word for word in sensitive if word in WEBHOOK_SECRET_EXTRA]
+    assert hide is None or hide(WEBHOOK_SECRET_EXTRA)
 
 
 def hook_with_extras(monkeypatch: pytest.MonkeyPatch, **extra: Any) -> TrutoHook:
