@@ -74,8 +74,9 @@ class Delivery:
     body: bytes
     attempts: list[int] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # how long each attempt waited for its answer
     done: threading.Event = field(default_factory=threading.Event, repr=False)
-    sent_at: float | None = None  # time.time() of the first attempt
+    sent_at: float | None = None  # time.monotonic() of the first attempt
 
     @property
     def delivered(self) -> bool:
@@ -235,8 +236,10 @@ class WebhookSender:
             if attempt:
                 self._sleep(delay)
             if delivery.sent_at is None:
-                delivery.sent_at = time.time()
+                delivery.sent_at = time.monotonic()
+            started = time.monotonic()
             status, answer = self._post(webhook, delivery.body)
+            delivery.seconds.append(time.monotonic() - started)
             delivery.attempts.append(status)
             delivery.answers.append(answer)
             if status == 200:

@@ -21,7 +21,7 @@ import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.support.services import require_binary
-from tests.system.stack import ACTIVE, airflow_stack, truto_env
+from tests.system.stack import ACTIVE, LOCAL_DAGS, airflow_stack, truto_env
 
 SYSTEM_MARK = "system"
 # The modules in the order they run: the Celery run first (its stack is stopped before the LocalExecutor
@@ -33,6 +33,7 @@ MODULE_ORDER = (
     "test_truto_outage",
     "test_scheduler_restart",
     "test_triggerer_restart",
+    "test_webhooks",
     "test_token_nowhere",
 )
 _FIGURES = pytest.StashKey[list[str]]()
@@ -162,7 +163,7 @@ def local_stack(
 ) -> Iterator[tuple[Any, Any]]:
     """Airflow with the LocalExecutor on PostgreSQL, every service a process of its own."""
     env = truto_env(truto, idle_account, watch_account, watch_created_after)
-    with airflow_stack(system_root / "local", postgres, extra_env=env) as stack_and_db:
+    with airflow_stack(system_root / "local", postgres, extra_env=env, dag_ids=LOCAL_DAGS) as stack_and_db:
         yield stack_and_db
 
 

@@ -18,6 +18,8 @@ from tests.system.airflow_services import wait_for
 
 AUTO_JOIN_DAG = "example_truto_auto_join_channels"
 EVENT_DAG = "example_truto_join_on_new_channel_event"
+WEBHOOK_AUTO_JOIN_DAG = "example_truto_webhook_auto_join"
+WEBHOOK_CHANNEL_DAG = "example_truto_webhook_join_channel"
 JOIN_TASK = "join_channels"
 JOIN_PATH = "/unified/instant-messaging/channels/join"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_truto.testing import TrutoSandbox
-from tests.system.runs import AUTO_JOIN_DAG, EVENT_DAG
+from tests.system.runs import AUTO_JOIN_DAG, EVENT_DAG, WEBHOOK_AUTO_JOIN_DAG, WEBHOOK_CHANNEL_DAG
 
 POOL = "truto"
 POOL_SLOTS = 3
 WATCH_POLL_SECONDS = 2.0
 ACTIVE: list[Any] = []  # the running AirflowServices, for a failing test's report
+# The DAGs the session's LocalExecutor stack unpauses: the auto-join, the watcher's and the webhooks'.
+LOCAL_DAGS = (AUTO_JOIN_DAG, EVENT_DAG, WEBHOOK_AUTO_JOIN_DAG, WEBHOOK_CHANNEL_DAG)
 
 
 def truto_env(
