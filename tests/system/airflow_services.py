@@ -115,6 +115,8 @@ class AirflowServices:
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
+                # Airflow 3.0 signs an empty issuer list, which PyJWT >= 2.10 refuses: name one.
+                "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow-provider-truto-system-tests",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
                 # A killed service is noticed in seconds rather than minutes (defaults: 30 s to 300 s).
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
