@@ -44,10 +44,12 @@ package-check: install
 
 # The system tests (tests/system, marker `system`, left out of `make test`): PostgreSQL and the scheduler,
 # dag-processor, triggerer and api-server, on the sandbox; the auto-join run on the CeleryExecutor (two
-# workers, Redis), then with the LocalExecutor the everyday run and the faults (a killed task, scheduler
-# and triggerer, Truto down). Prints a table of figures at the end.
+# workers, Redis), then with the LocalExecutor the everyday run, the faults (a killed task, scheduler
+# and triggerer, Truto down) and Truto's webhooks. Prints a table of figures at the end. The webhooks'
+# module runs on the lowest supported Airflow too (its plugin and asset events are version-sensitive).
 production-run: install
 	$(BIN)/pytest -q -p no:cacheprovider -m system tests/system
+	PYTEST_ARGS="-m system tests/system/test_webhooks.py" scripts/test_matrix.sh
 
 # Everything CI runs.
 ci: test test-matrix test-pythons package-check production-run
