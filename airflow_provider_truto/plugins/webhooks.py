@@ -2,14 +2,14 @@
 
 Runs in the api-server, which talks to the metadata database itself (it is no task), on Airflow 3.0 to 3.3.
 
-**Exactly once.** :meth:`AssetEventStore.record_once` runs one transaction: it locks the asset's row
-(``SELECT ... FOR UPDATE``), looks for an event of that asset in the last ``seen_for`` whose extra holds the
-same event id, and records the asset event only if there is none. A second delivery of the event, in
-another api-server worker or after a restart, waits for the lock until the first commits, then finds its
-event: it is answered "duplicate" and changes nothing. No table of our own (no migration to run), nothing
-to clean up (Airflow's ``db clean`` prunes asset events), and the proof that an event was received is the
-asset event the DAG run reads. ``seen_for`` only has to cover the replay window, since an older delivery
-is refused before it gets here.
+**Exactly once.** :meth:`AssetEventStore.record_once` runs one transaction: it locks the asset's row (a
+no-op ``UPDATE``: a row lock on PostgreSQL and MySQL, the write lock on SQLite), looks for an event of
+that asset in the last ``seen_for`` whose extra holds the same event id, and records the asset event only
+if there is none. A second delivery of the event, in another api-server worker or after a restart, waits
+for the lock until the first commits, then finds its event: it is answered "duplicate" and changes
+nothing. No table of our own (no migration to run), nothing to clean up (Airflow's ``db clean`` prunes
+asset events), and the proof that an event was received is the asset event the DAG run reads.
+``seen_for`` only has to cover the replay window, since an older delivery is refused before it gets here.
 """
 
 from __future__ import annotations
@@ -78,14 +78,20 @@ class AssetEventStore:
         from airflow.assets.manager import AssetManager
         from airflow.models.asset import AssetEvent, AssetModel
         from airflow.utils.session import create_session
-        from sqlalchemy import select
+        from sqlalchemy import select, update
 
         with create_session() as session:
-            asset = session.scalar(
-                select(AssetModel)
-                .where(AssetModel.name == action.asset, AssetModel.uri == action.asset)
-                .with_for_update()
+            named = (AssetModel.name == action.asset, AssetModel.uri == action.asset)
+            # Lock the asset's row until the commit. A no-op UPDATE, not SELECT ... FOR UPDATE: the same
+            # row lock on PostgreSQL and MySQL, and on SQLite (which has no FOR UPDATE) the database's
+            # write lock, taken before the look below.
+            locked = session.execute(
+                update(AssetModel)
+                .where(*named)
+                .values(updated_at=AssetModel.updated_at)
+                .execution_options(synchronize_session=False)
             )
+            asset = session.scalar(select(AssetModel).where(*named)) if locked.rowcount else None  # type: ignore[attr-defined]
             if asset is None:
                 log.warning(
                     "Truto webhook %s: no DAG is scheduled on the asset %r, so nothing runs for it",
