@@ -40,6 +40,7 @@ EXTRA_LABELS = {
     "rate_limit_redis_conn_id": "Redis connection for shared pacing",
     "page_cap": "Page cap",
     "max_response_mb": "Max response size (MB)",
+    "webhook_secret": "Webhook signing secret",
 }
 # Airflow 3.3.0-3.3.2: the list's Test button sends port 0 for a connection without a port, and the API
 # refuses it as "another destination" (400). Fixed in Airflow by apache/airflow#73298 (normalise port 0).
@@ -88,6 +89,8 @@ def test_connection_made_in_the_form_tests_ok_and_a_dag_joins_with_it(
     for name, label in EXTRA_LABELS.items():
         expect(dialog.get_by_text(label, exact=True)).to_be_visible()
         expect(dialog.locator(f"[name=element_{name}]")).to_have_value("")
+    # The webhook's signing secret is typed into a password field, never shown.
+    expect(dialog.locator("[name=element_webhook_secret]")).to_have_attribute("type", "password")
     extra_shot = shoot(dialog, shots / "2-extra-fields.png")
     dialog.locator("[name=element_integrated_account_id]").fill(ACCOUNT)
     shoot(dialog, shots / "3-filled.png")
