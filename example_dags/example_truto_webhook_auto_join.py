@@ -57,8 +57,9 @@ def example_truto_webhook_auto_join() -> None:
     @task
     def plan_joins(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
         """The batches to join for every workspace the triggering events connected."""
-        from airflow_provider_truto.policy import AutoJoinPolicy
-        from airflow_provider_truto.webhook_runs import plan_workspace_joins
+        from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+        from airflow_provider_truto.auto_join.webhook_events import plan_workspace_joins
+        from airflow_provider_truto.hooks.truto import TrutoHook
 
         context = get_current_context()
         params = context["params"]
@@ -67,7 +68,11 @@ def example_truto_webhook_auto_join() -> None:
         )
         events = triggering_asset_events[workspace_connected] if triggering_asset_events else []
         plan = plan_workspace_joins(
-            events, policy=policy, max_tasks=MAX_JOIN_TASKS, accounts_at_once=ACCOUNTS_AT_ONCE
+            events,
+            hook_for=TrutoHook,
+            policy=policy,
+            max_tasks=MAX_JOIN_TASKS,
+            accounts_at_once=ACCOUNTS_AT_ONCE,
         )
         context["ti"].xcom_push(key="accounts", value=plan.accounts)
         return plan.joins
@@ -86,7 +91,7 @@ def example_truto_webhook_auto_join() -> None:
     @task(trigger_rule="all_done")
     def report(joins: list[dict[str, Any]], outcomes: list[list[dict[str, Any]]]) -> dict[str, Any]:
         """Joined / skipped / failed per workspace; fails the run if a join failed."""
-        from airflow_provider_truto.auto_join import summarise
+        from airflow_provider_truto.auto_join.report import summarise
 
         context = get_current_context()
         accounts = context["ti"].xcom_pull(task_ids="plan_joins", key="accounts") or {}

@@ -46,9 +46,10 @@ def example_truto_webhook_join_channel() -> None:
     @task
     def select_channels(triggering_asset_events: Any = None) -> list[dict[str, str]]:
         """The created channels to join, read again from Truto and checked against the policy."""
-        from airflow_provider_truto.auto_join import describe_left_out
-        from airflow_provider_truto.policy import AutoJoinPolicy
-        from airflow_provider_truto.webhook_runs import created_channels, select_created_channels
+        from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+        from airflow_provider_truto.auto_join.report import describe_left_out
+        from airflow_provider_truto.auto_join.webhook_events import created_channels, select_created_channels
+        from airflow_provider_truto.hooks.truto import TrutoHook
 
         params = get_current_context()["params"]
         policy = AutoJoinPolicy.build(
@@ -56,7 +57,7 @@ def example_truto_webhook_join_channel() -> None:
         )
         events = triggering_asset_events[channel_created] if triggering_asset_events else []
         channels = created_channels(events)
-        selected, left_out = select_created_channels(channels, policy=policy)
+        selected, left_out = select_created_channels(channels, hook_for=TrutoHook, policy=policy)
         left = describe_left_out(left_out)
         print(f"Joining {len(selected)} of {len(channels)} new channels; left out: {left}")
         return selected

@@ -54,7 +54,8 @@ for path in airflow_provider_truto/__init__.py airflow_provider_truto/py.typed \
     airflow_provider_truto/get_provider_info.py airflow_provider_truto/hooks/truto.py \
     airflow_provider_truto/testing/__main__.py airflow_provider_truto/testing/pytest_plugin.py \
     airflow_provider_truto/client/sync_client.py airflow_provider_truto/pacing/budgets.py \
-    airflow_provider_truto/auto_join/selection.py; do
+    airflow_provider_truto/auto_join/selection.py airflow_provider_truto/plugins/truto.py \
+    airflow_provider_truto/webhooks/receiver.py airflow_provider_truto/testing/webhooks.py; do
     grep -q "/$path\$" <<<"$sdist_files" || fail "the sdist lacks $path"
     grep -q "^$path " <<<"$wheel_files" || fail "the wheel lacks $path"
 done
@@ -70,15 +71,17 @@ grep -q "^provider_info = airflow_provider_truto.get_provider_info:get_provider_
     fail "the wheel has no apache_airflow_provider entry point"
 grep -q "^truto = airflow_provider_truto.testing.pytest_plugin" <<<"$entry_points" ||
     fail "the wheel has no pytest11 entry point"
+grep -q "^truto = airflow_provider_truto.plugins.truto:TrutoPlugin" <<<"$entry_points" ||
+    fail "the wheel has no airflow.plugins entry point"
 metadata=$("$PYTHON" -c 'import sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
 print(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode())' "$wheel")
 grep -qx "License-Expression: Apache-2.0" <<<"$metadata" || fail "the wheel's METADATA has no License-Expression: Apache-2.0"
 grep -qx "License-File: LICENSE" <<<"$metadata" || fail "the wheel's METADATA names no License-File"
-for dependency in apache-airflow asgiref httpx requests tenacity wtforms; do
+for dependency in apache-airflow asgiref fastapi httpx requests sqlalchemy tenacity wtforms; do
     grep -q "^Requires-Dist: $dependency\b" <<<"$metadata" || fail "the wheel does not require $dependency"
 done
-ok "sdist and wheel hold the package, py.typed, LICENSE and both entry points; SPDX license; dependencies"
+ok "sdist and wheel hold the package, py.typed, LICENSE and the three entry points; SPDX license; dependencies"
 
 step "clean venv: the wheel + apache-airflow==$AIRFLOW_VERSION + pytest"
 "$PYTHON" -m venv "$work/venv"
@@ -115,7 +118,8 @@ ok "imports come from the wheel; every module named in get_provider_info imports
 # JSON output: the tables' columns change between Airflow releases.
 run "$bin/airflow" providers list -o json >"$work/providers.json" 2>/dev/null || fail "airflow providers list failed"
 run "$bin/airflow" providers hooks -o json >"$work/hooks.json" 2>/dev/null || fail "airflow providers hooks failed"
-"$bin/python" - "$work/providers.json" "$work/hooks.json" "$version" <<'EOF' || fail "see above"
+run "$bin/airflow" plugins -o json >"$work/plugins.json" 2>/dev/null || fail "airflow plugins failed"
+"$bin/python" - "$work/providers.json" "$work/hooks.json" "$version" "$work/plugins.json" <<'EOF' || fail "see above"
 import json, sys
 
 
@@ -137,8 +141,12 @@ if not hook or hook["class"] != "airflow_provider_truto.hooks.truto.TrutoHook" o
     sys.exit(f"'airflow providers hooks' shows no truto connection type: {hook or sorted(hooks)}")
 if hook["package_name"] != "airflow-provider-truto" or hook["conn_id_attribute_name"] != "truto_conn_id":
     sys.exit(f"the truto connection type is registered oddly: {hook}")
+plugins = {p["name"]: p for p in load(sys.argv[4])}
+apps = [(a["name"], a["url_prefix"]) for a in plugins.get("truto", {}).get("fastapi_apps", [])]
+if apps != [("truto_webhooks", "/truto")]:
+    sys.exit(f"'airflow plugins' shows no truto plugin serving /truto: {plugins.get('truto') or sorted(plugins)}")
 EOF
-ok "airflow providers list / hooks show airflow-provider-truto $version and connection type truto"
+ok "airflow providers list / hooks / plugins show airflow-provider-truto $version, connection type truto, the receiver at /truto"
 
 # The pytest11 plugin, as a user's test suite gets it: no conftest, only the installed wheel.
 cat >test_plugin_from_wheel.py <<'EOF'

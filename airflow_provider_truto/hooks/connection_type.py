@@ -13,6 +13,9 @@ from airflow_provider_truto.get_provider_info import get_provider_info
 
 CONN_TYPE = "truto"
 DEFAULT_CONN_ID = "truto_default"
+# The secret Truto signs webhooks with: the one extra that is a secret on purpose (a password field),
+# read by the webhook receiver (airflow_provider_truto.plugins.webhooks), never by the hook.
+WEBHOOK_SECRET_EXTRA = "webhook_secret"
 
 
 def connection_type_info() -> dict[str, Any]:
@@ -24,6 +27,8 @@ def connection_type_info() -> dict[str, Any]:
     raise LookupError(f"get_provider_info declares no {CONN_TYPE!r} connection type")
 
 
-# Every extra the hook reads: the form's fields, declared once. None may hold a word Airflow's secrets
-# masker hides (token, secret, password, ...): the form would show and save "***".
-CONNECTION_EXTRAS = tuple(connection_type_info()["conn-fields"])
+# Every extra the hook reads: the form's fields but the webhook secret, declared once. None may hold a word
+# Airflow's secrets masker hides (token, secret, password, ...): the form would show and save "***".
+CONNECTION_EXTRAS = tuple(
+    name for name in connection_type_info()["conn-fields"] if name != WEBHOOK_SECRET_EXTRA
+)

@@ -9,7 +9,24 @@ from __future__ import annotations
 
 import json
 
-WEBHOOK_SECRET_EXTRA = "webhook_secret"
+from airflow_provider_truto.hooks.connection_type import WEBHOOK_SECRET_EXTRA
+
+__all__ = ["WEBHOOK_SECRET_EXTRA", "connection_in_database", "receiver_url", "store_webhook_secret"]
+
+
+def receiver_url(conn_id: str, base_url: str | None = None) -> str | None:
+    """The receiver's URL for ``conn_id`` under ``base_url`` (default: Airflow's ``[api] base_url``, the
+    api-server's public address), or ``None`` when there is none."""
+    from airflow_provider_truto.plugins.truto import URL_PREFIX
+    from airflow_provider_truto.webhooks.app import WEBHOOK_ROUTE
+
+    if base_url is None:
+        from airflow.configuration import conf
+
+        base_url = conf.get("api", "base_url", fallback="")
+    if not base_url or not base_url.strip():
+        return None
+    return base_url.strip().rstrip("/") + URL_PREFIX + WEBHOOK_ROUTE.format(conn_id=conn_id)
 
 
 def connection_in_database(conn_id: str) -> bool:

@@ -19,8 +19,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_truto.hooks.form import CONN_TYPE
-from airflow_provider_truto.hooks.webhook_secret import WEBHOOK_SECRET_EXTRA
+from airflow_provider_truto.hooks.connection_type import CONN_TYPE, WEBHOOK_SECRET_EXTRA
 from airflow_provider_truto.webhooks.events import EVENT_ID, Action
 from airflow_provider_truto.webhooks.receiver import DUPLICATE, NO_CONSUMER, RECORDED, Receiver
 

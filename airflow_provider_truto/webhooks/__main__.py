@@ -4,13 +4,14 @@
         --url https://airflow.example.com/truto/webhooks/truto_default
     python -m airflow_provider_truto.webhooks list --conn-id truto_default
 
-``register`` asks Truto for a webhook (``POST /webhook``: the URL and the events the receiver acts on) and
-writes the secret Truto answers into the connection's ``webhook_secret`` extra, in Airflow's metadata
-database. Run it where Airflow's CLI runs (it needs the database). A connection kept in an environment
-variable or a secrets backend cannot be written from here: the command refuses before registering
-anything, unless ``--show-secret`` asks it to print the secret for you to store yourself. A URL that already
-has a webhook is refused too (``--force`` registers another; the connection then keeps the new secret).
-The secret is printed nowhere else.
+``register`` asks Truto for a webhook (``POST /webhook``: the URL and the events the receiver acts on)
+and writes the secret Truto answers into the connection's ``webhook_secret`` extra, in Airflow's
+metadata database. Run it where Airflow's CLI runs: it needs the database (the hook and
+:mod:`airflow_provider_truto.hooks.webhook_secret` are imported only when it runs). A connection kept in
+an environment variable or a secrets backend cannot be written from here: the command refuses before
+registering anything, unless ``--show-secret`` asks it to print the secret for you to store yourself. A
+URL that already has a webhook is refused too (``--force`` registers another; the connection then keeps
+the new secret). The secret is printed nowhere else.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from airflow_provider_truto.webhooks.events import DEFAULT_EVENT_TYPES
 
 if TYPE_CHECKING:
     from airflow_provider_truto.hooks.truto import TrutoHook
-
-WEBHOOK_PATH = "/truto/webhooks/{conn_id}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,13 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def receiver_url(conn_id: str, base_url: str | None) -> str | None:
-    """The receiver's URL under the api-server's public base URL, or ``None`` without one."""
-    if not base_url or not base_url.strip():
-        return None
-    return base_url.strip().rstrip("/") + WEBHOOK_PATH.format(conn_id=conn_id)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # A command with the metadata database at hand, as Airflow's own `connections` commands say they are:
@@ -100,15 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _register(hook: TrutoHook, args: argparse.Namespace) -> int:
-    from airflow.configuration import conf
-
     from airflow_provider_truto.hooks.webhook_secret import (
         WEBHOOK_SECRET_EXTRA,
         connection_in_database,
+        receiver_url,
         store_webhook_secret,
     )
 
-    url = args.url or receiver_url(args.conn_id, conf.get("api", "base_url", fallback=""))
+    url = args.url or receiver_url(args.conn_id)
     if not url:
         return _refuse(
             "no --url given and Airflow's [api] base_url is not set: pass the receiver's public URL"

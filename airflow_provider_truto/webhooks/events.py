@@ -16,7 +16,7 @@ credentials, and an asset event's extra is shown in Airflow's UI. The shape of `
 unconfirmed: the model, resource, account and record are looked for at the top level and inside
 ``payload``; a shape none of that fits is reported (:attr:`Ignored.shape`) so the receiver can log it once.
 
-Pure: no Airflow.
+No Airflow here, like the rest of :mod:`airflow_provider_truto.webhooks`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_truto.auto_join.planning import JOINABLE_INTEGRATIONS
+from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
 from airflow_provider_truto.webhooks.delivery import Delivery
 
 WORKSPACE_CONNECTED_ASSET = "truto_webhook_workspace_connected"
@@ -37,9 +39,6 @@ WORKSPACE_CONNECTED_EVENTS = (
 RECORD_CREATED_EVENT = "record:created"
 # What registering a webhook subscribes to by default: every event that does something here.
 DEFAULT_EVENT_TYPES = (*WORKSPACE_CONNECTED_EVENTS, RECORD_CREATED_EVENT)
-JOINING_INTEGRATIONS = frozenset({"slack"})  # of Truto's messaging integrations, only Slack can join
-INSTANT_MESSAGING = "instant-messaging"
-CHANNELS = "channels"
 
 # The asset event's extra: the receiver writes these keys, the DAGs read them.
 EVENT_ID = "truto_event_id"
@@ -86,7 +85,7 @@ def _workspace_connected(delivery: Delivery, conn_id: str) -> Action | Ignored:
     if not isinstance(account, Mapping) or not _id(account.get("id")):
         return Ignored("the payload names no integrated account", _shape(delivery))
     integration = _integration_name(account)
-    if integration is not None and integration not in JOINING_INTEGRATIONS:
+    if integration is not None and integration not in JOINABLE_INTEGRATIONS:
         return Ignored(f"integration {integration} cannot join channels")
     if account.get("is_sandbox") is True:
         return Ignored("sandbox accounts are read-only")

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto.testing import TrutoSandbox
-from airflow_provider_truto.testing.airflow_home import airflow_env
 from airflow_provider_truto.webhooks.events import DEFAULT_EVENT_TYPES
-from tests.support import EXAMPLE_DAGS, TOKEN
+from tests.support.airflow_home import airflow_env
+from tests.support.helpers import EXAMPLE_DAGS, TOKEN
 
 pytestmark = pytest.mark.integration
 

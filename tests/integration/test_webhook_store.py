@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.testing.airflow_home import airflow_env
-from tests.support import EXAMPLE_DAGS
+from tests.support.airflow_home import airflow_env
+from tests.support.helpers import EXAMPLE_DAGS
 
 pytestmark = pytest.mark.integration
 

@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_truto.channels import is_auto_joinable
-from airflow_provider_truto.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.selection import is_auto_joinable
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.testing.webhooks import Delivery, Webhook
 from airflow_provider_truto.webhooks.events import DEFAULT_EVENT_TYPES, WORKSPACE_CONNECTED_ASSET
 from airflow_provider_truto.webhooks.signature import SIGNATURE_HEADER, sign
-from tests.support import AIRFLOW_VERSION
+from tests.support.helpers import AIRFLOW_VERSION
 from tests.system.airflow_services import wait_for
 from tests.system.leaks import files_with, rows_with
 from tests.system.runs import JOIN_PATH, WEBHOOK_AUTO_JOIN_DAG, WEBHOOK_CHANNEL_DAG, joins_outcome

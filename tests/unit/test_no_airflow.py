@@ -1,8 +1,9 @@
-"""The client and the pacing know no Airflow: they import, and make requests, with Airflow refused.
+"""The client, the pacing and the webhook receiver know no Airflow: they import and work with Airflow refused.
 
 A subprocess installs an import hook that refuses every ``airflow`` module, imports each module of
-``client/`` and ``pacing/``, then calls the sandbox (which imports no Airflow either) through both
-clients, and meets a bad argument. Beside it, a static check: no module of either package imports Airflow.
+``client/``, ``pacing/`` and ``webhooks/``, then calls the sandbox (which imports no Airflow either)
+through both clients, meets a bad argument, and has a signed delivery received. Beside it, a static
+check: no module of these packages imports Airflow.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import airflow_provider_truto
 from tests.support.helpers import REPO
 
 PACKAGE = Path(airflow_provider_truto.__file__).parent
-AIRFLOW_FREE = ("client", "pacing")
+AIRFLOW_FREE = ("client", "pacing", "webhooks")
 
 PROBE = r"""
 import asyncio, importlib, json, pkgutil, sys
@@ -35,7 +36,7 @@ class RefuseAirflow:
 sys.meta_path.insert(0, RefuseAirflow())
 
 imported = []
-for package in ("client", "pacing"):
+for package in ("client", "pacing", "webhooks"):
     root = importlib.import_module(f"airflow_provider_truto.{package}")
     for module in pkgutil.iter_modules(root.__path__):
         importlib.import_module(f"{root.__name__}.{module.name}")
@@ -47,6 +48,8 @@ from airflow_provider_truto.client.sync_client import TrutoClient
 from airflow_provider_truto.exceptions import AirflowFailException, TrutoInputError
 from airflow_provider_truto.pacing.limits import RateLimit
 from airflow_provider_truto.testing import TrutoSandbox
+from airflow_provider_truto.webhooks.receiver import Receiver
+from airflow_provider_truto.webhooks.signature import sign
 
 with TrutoSandbox(token="tok-no-airflow-0123") as sandbox:
     sandbox.add_account("A")
@@ -66,7 +69,17 @@ with TrutoSandbox(token="tok-no-airflow-0123") as sandbox:
         async with AsyncTrutoClient(config) as client:
             return [c["id"] async for c in client.list_unified("instant-messaging", "channels")]
 
+    class Store:
+        def record_once(self, action, *, event_id, seen_for):
+            return f"recorded on {action.asset}"
+
+    receiver = Receiver(secret_of=lambda conn_id: "whsec-no-airflow", store=Store())
+    body = json.dumps({"id": "e1", "event": "integrated_account:created", "payload": {"id": "A"},
+                       "created_at": __import__("datetime").datetime.now().astimezone().isoformat()}).encode()
+    answer = receiver.receive("truto_default", body, sign("whsec-no-airflow", body))
+
     print(json.dumps({
+        "webhook": [answer.status, answer.body.get("status")],
         "imported": imported,
         "listed": listed,
         "async_listed": asyncio.run(async_listed()),
@@ -91,6 +104,7 @@ def test_the_client_and_the_pacing_work_with_airflow_refused(tmp_path: Path) -> 
     assert set(result["imported"]) == modules
     assert result["listed"] == result["async_listed"] == result["expected"] and len(result["expected"]) == 5
     assert result["refused"] == "resource_id" and result["permanent"]
+    assert result["webhook"] == [200, "recorded on truto_webhook_workspace_connected"]
     assert result["airflow_loaded"] == []
 
 

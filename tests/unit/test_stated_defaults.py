@@ -1,7 +1,8 @@
 """Every text that states a default or the retried statuses, held against the one owner of the fact.
 
-The owners: :mod:`airflow_provider_truto.client.config` (the connection's defaults) and
-:mod:`airflow_provider_truto.client.retry` (the retried statuses). The texts: the connection form's
+The owners: :mod:`airflow_provider_truto.client.config` (the connection's defaults),
+:mod:`airflow_provider_truto.client.retry` (the retried statuses) and
+:mod:`airflow_provider_truto.webhooks.delivery` (the webhooks' replay window and size cap). The texts: the connection form's
 descriptions (``get_provider_info``, a plain dict Airflow reads without importing the package) and the
 user docs. A default changed without its texts fails here.
 """
@@ -9,6 +10,7 @@ user docs. A default changed without its texts fails here.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -109,3 +111,17 @@ def test_the_bounds_table_states_the_defaults() -> None:
     assert f"| {DEFAULT_PAGE_CAP:,} |" in doc_row(page, "| pages of one list walk")
     assert f"| {DEFAULT_MAX_RESPONSE_MB:g} MB" in doc_row(page, "| size of one answer")
     assert f"`timeout`, {DEFAULT_TIMEOUT_SECONDS:g} s" in doc_row(page, "| time for one attempt")
+
+
+def test_the_webhook_pages_state_the_replay_window_the_size_cap_and_the_look_back() -> None:
+    from airflow_provider_truto.webhooks.delivery import MAX_AGE, MAX_AHEAD, MAX_BODY_BYTES, SEEN_FOR
+
+    def minutes(span: Any) -> int:
+        return int(span.total_seconds() // 60)
+
+    webhooks = " ".join((DOCS / "webhooks.md").read_text().split())
+    assert f"more than {minutes(MAX_AGE)} minutes old, or more than {minutes(MAX_AHEAD)} minutes" in webhooks
+    assert f"a body over {MAX_BODY_BYTES:,} bytes" in webhooks
+    assert f"in the last {minutes(SEEN_FOR)} minutes" in webhooks
+    reliability = " ".join((DOCS / "reliability-and-security.md").read_text().split())
+    assert f"more than {minutes(MAX_AGE)} minutes old or {minutes(MAX_AHEAD)} minutes ahead" in reliability

@@ -29,8 +29,8 @@ from airflow_provider_truto.exceptions import (
 from airflow_provider_truto.get_provider_info import get_provider_info
 from airflow_provider_truto.hooks.connection_type import CONNECTION_EXTRAS, connection_type_info
 from airflow_provider_truto.hooks.truto import TrutoHook
-from airflow_provider_truto.pacing.limits import RateLimit
 from airflow_provider_truto.hooks.webhook_secret import WEBHOOK_SECRET_EXTRA
+from airflow_provider_truto.pacing.limits import RateLimit
 from airflow_provider_truto.testing import TrutoSandbox
 from tests.support.helpers import (
     ACCOUNT,

@@ -11,8 +11,8 @@ from airflow_provider_truto.exceptions import TrutoInputError, TrutoInvalidRespo
 from airflow_provider_truto.hooks.truto import TrutoHook
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.webhooks.events import DEFAULT_EVENT_TYPES
-from tests.hostile_servers import HostileServer, json_reply
-from tests.support import connection_json, hostile_connection
+from tests.support.helpers import connection_json, hostile_connection
+from tests.support.hostile_servers import HostileServer, json_reply
 
 URL = "https://airflow.example.com/truto/webhooks/truto_default"
 

@@ -1,5 +1,6 @@
-"""The webhook DAGs' logic: the receiver's asset events read back, each workspace and channel once; the
-auto-join planned for connected workspaces and created channels checked again, on the sandbox."""
+"""auto_join/webhook_events.py, the webhook DAGs' logic: the receiver's asset events read back, each
+workspace and channel once; the auto-join planned for connected workspaces and created channels checked
+again, on the sandbox."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.policy import AutoJoinPolicy
-from airflow_provider_truto.testing import TrutoSandbox
-from airflow_provider_truto.webhook_runs import (
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.webhook_events import (
     connected_workspaces,
     created_channels,
     plan_workspace_joins,
     select_created_channels,
 )
-from tests.support import connection_json
+from airflow_provider_truto.hooks.truto import TrutoHook
+from airflow_provider_truto.testing import TrutoSandbox
+from tests.support.helpers import connection_json
 
 
 @dataclass
@@ -74,10 +76,12 @@ def two_workspaces(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[T
 
 
 def test_plan_joins_every_eligible_channel_of_each_connected_workspace(two_workspaces: TrutoSandbox) -> None:
-    from airflow_provider_truto.channels import is_auto_joinable
+    from airflow_provider_truto.auto_join.selection import is_auto_joinable
 
     events = [workspace("truto_webhooks", "ws-1", "e1"), workspace("truto_webhooks", "ws-2", "e2")]
-    plan = plan_workspace_joins(events, policy=AutoJoinPolicy(), max_tasks=4, accounts_at_once=2)
+    plan = plan_workspace_joins(
+        events, hook_for=TrutoHook, policy=AutoJoinPolicy(), max_tasks=4, accounts_at_once=2
+    )
     planned = {(c["integrated_account_id"], c["id"]) for batch in plan.batches for c in batch}
     expected = {
         (account, c["id"])
@@ -104,7 +108,7 @@ def test_created_channels_are_read_again_and_checked_like_the_auto_join(two_work
     ]
     events.append(channel("truto_webhooks", "ws-1", "CGONE", "e9", "eng-gone"))
     selected, left_out = select_created_channels(
-        created_channels(events), policy=AutoJoinPolicy.build(exclude=["social-*"])
+        created_channels(events), hook_for=TrutoHook, policy=AutoJoinPolicy.build(exclude=["social-*"])
     )
     assert selected == [
         {"truto_conn_id": "truto_webhooks", "integrated_account_id": "ws-1", "channel_id": joinable["id"]}
