@@ -2,9 +2,9 @@
 
 The owners: :mod:`airflow_provider_truto.client.config` (the connection's defaults),
 :mod:`airflow_provider_truto.client.retry` (the retried statuses) and
-:mod:`airflow_provider_truto.webhooks.delivery` (the webhooks' replay window and size cap). The texts: the connection form's
-descriptions (``get_provider_info``, a plain dict Airflow reads without importing the package) and the
-user docs. A default changed without its texts fails here.
+:mod:`airflow_provider_truto.webhooks.delivery` (the webhooks' replay window and size cap). The texts:
+the connection form's descriptions (``get_provider_info``, a plain dict Airflow reads without importing
+the package) and the user docs. A default changed without its texts fails here.
 """
 
 from __future__ import annotations
