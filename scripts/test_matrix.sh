@@ -23,13 +23,14 @@ versions=("$@")
 # constraints). 3.2: cadwyn >= 8 or fastapi >= 0.137 fail to build the API's models ("needs a
 # discriminator field"), svcs >= 26 breaks the in-process API of `airflow dags test` ("no attribute
 # 'svcs_registry'"). 3.0's ObjectStoragePath refuses every path with universal-pathlib >= 0.3
-# ("incompatible with ObjectStoragePath"). 3.0 sets an attribute on cryptography's MultiFernet, which
-# cryptography 51 made a Rust type without attributes: every connection with a password fails to load
-# ("'MultiFernet' object has no attribute 'is_encrypted'"); 45 is what its constraints knew. 3.1 and 3.3
-# cap these themselves.
+# ("incompatible with ObjectStoragePath"). 3.0 and 3.1 set an attribute on cryptography's MultiFernet,
+# which cryptography 51 made a Rust type without attributes: once a Fernet key is set, every connection
+# with a password fails to load ("'MultiFernet' object has no attribute 'is_encrypted'", seen on 3.0.6 and
+# 3.1.8; 3.2 wraps it); 45 is what 3.0's constraints knew. 3.1 and 3.3 cap the rest themselves.
 pins_for() {
     case "$1" in
         3.0.*) echo "fastapi==0.115.12 starlette==0.46.2 cadwyn==5.3.3 universal-pathlib<0.3 cryptography<46" ;;
+        3.1.*) echo "cryptography<46" ;;
         3.2.*) echo "fastapi<0.137 cadwyn<8 svcs<26" ;;
         *) echo "" ;;
     esac
