@@ -25,7 +25,7 @@ import requests
 
 from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
 from airflow_provider_truto.auto_join.selection import is_auto_joinable
-from airflow_provider_truto.testing import TrutoSandbox
+from airflow_provider_truto.testing import Fault, TrutoSandbox
 from airflow_provider_truto.testing.webhooks import Delivery, Webhook
 from airflow_provider_truto.webhooks.events import DEFAULT_EVENT_TYPES, WORKSPACE_CONNECTED_ASSET
 from airflow_provider_truto.webhooks.signature import SIGNATURE_HEADER, sign
@@ -39,6 +39,10 @@ pytestmark = pytest.mark.system
 CONN = "truto_webhooks"
 WORKSPACE_CHANNELS = 120
 DELIVERY_TO_JOINED_LIMIT = 120.0  # seconds: the issue's bound for a 120-channel workspace
+# Slack lets a workspace join about 50 channels a minute: the join after those is answered Slack's 429
+# (passed through by Truto) with a full minute's Retry-After, the most Slack asks for.
+SLACK_JOINS_PER_MINUTE = 50
+SLACK_RETRY_AFTER = 60
 # Airflow 3.0's api-server cannot start two workers on a small machine: uvicorn's fixed 5 s health check
 # kills each one while it still imports Airflow, in a loop (3.3 hands uvicorn the worker timeout). On 3.0
 # the concurrent deliveries go to one worker's threads instead.
@@ -47,16 +51,11 @@ API_WORKERS = 1 if AIRFLOW_VERSION < (3, 1) else 2
 
 @pytest.fixture(scope="module")
 def webhook(stack: Any, truto: TrutoSandbox) -> Iterator[Webhook]:
-    """The receiver registered with the sandbox, its secret stored in a database connection by the CLI."""
-    extra = {"rate_limit": "off", "environment_rate_limit": "off"}
+    """The receiver registered with the sandbox, its secret stored in a database connection by the CLI.
+
+    The connection keeps the provider's default pacing (Truto's limits), as a user's does."""
     stack.api.set_connection(
-        {
-            "connection_id": CONN,
-            "conn_type": "truto",
-            "host": truto.url,
-            "password": truto.token,
-            "extra": json.dumps(extra),
-        }
+        {"connection_id": CONN, "conn_type": "truto", "host": truto.url, "password": truto.token}
     )
     url = f"{stack.base_url}/truto/webhooks/{CONN}"
     done = subprocess.run(
@@ -165,19 +164,26 @@ def post(url: str, body: bytes, signature: str | None) -> requests.Response:
 
 @pytest.fixture(scope="module")
 def connected(stack: Any, db: Any, truto: TrutoSandbox, webhook: Webhook) -> tuple[str, Delivery, set[str]]:
-    """A customer connects a 120-channel workspace; the DAG joins its eligible channels."""
-    account = truto.connect_workspace(
-        f"webhook-ws-{uuid.uuid4().hex[:8]}", channels=WORKSPACE_CHANNELS, seed=23
-    )
-    delivery = delivered(truto, account.id, "integrated_account:created")
-    expected = expected_joins(truto, account.id)
-    assert 20 < len(expected) < WORKSPACE_CHANNELS  # mixed: private, archived, joined channels left alone
-    wait_for(
-        f"the {len(expected)} eligible channels of {account.id} to be joined",
-        lambda: stack.check_alive() or set(join_times(truto, account.id)) >= expected,
-        timeout=DELIVERY_TO_JOINED_LIMIT + 60,
-        interval=0.5,
-    )
+    """A customer connects a 120-channel workspace; the DAG joins its eligible channels, under Slack's
+    limit."""
+    passes = [Fault.passthrough()] * SLACK_JOINS_PER_MINUTE
+    truto.inject("POST", JOIN_PATH, *passes, Fault.rate_limited(SLACK_RETRY_AFTER))
+    try:
+        account = truto.connect_workspace(
+            f"webhook-ws-{uuid.uuid4().hex[:8]}", channels=WORKSPACE_CHANNELS, seed=23
+        )
+        delivery = delivered(truto, account.id, "integrated_account:created")
+        expected = expected_joins(truto, account.id)
+        # Mixed (private, archived, joined channels left alone), and more than Slack joins in a minute.
+        assert SLACK_JOINS_PER_MINUTE < len(expected) < WORKSPACE_CHANNELS
+        wait_for(
+            f"the {len(expected)} eligible channels of {account.id} to be joined",
+            lambda: stack.check_alive() or set(join_times(truto, account.id)) >= expected,
+            timeout=DELIVERY_TO_JOINED_LIMIT + 60,
+            interval=0.5,
+        )
+    finally:
+        truto.clear_faults()
     wait_for("the webhook DAG runs to finish", lambda: runs_settled(stack, db), timeout=120, interval=1)
     return account.id, delivery, expected
 
@@ -190,11 +196,18 @@ def test_a_connected_workspace_gets_every_eligible_channel_joined_once_within_12
     assert json.loads(delivery.answers[0])["status"] == "recorded"
     assert delivery.sent_at is not None
     seconds = max(join_times(truto, account).values()) - delivery.sent_at
+    limited = [
+        r
+        for r in truto.requests
+        if r.path == JOIN_PATH and r.status == 429 and r.query.get("integrated_account_id") == [account]
+    ]
     figure(
         f"webhook integrated_account:created answered in {delivery.seconds[0] * 1000:.0f} ms; its"
         f" {len(expected)} eligible channels of {WORKSPACE_CHANNELS} joined {seconds:.1f}s after the delivery"
-        f" ({joins_outcome(truto.join_counts(account), expected)})"
+        f" under Slack's limit ({len(limited)} join answered 429, Retry-After {SLACK_RETRY_AFTER}s;"
+        f" {joins_outcome(truto.join_counts(account), expected)})"
     )
+    assert len(limited) == 1  # Slack's limit was met, and waited out
     assert truto.join_counts(account) == dict.fromkeys(expected, 1)
     assert seconds < DELIVERY_TO_JOINED_LIMIT
     states = db.rows("SELECT state FROM dag_run WHERE dag_id = %s", WEBHOOK_AUTO_JOIN_DAG)
