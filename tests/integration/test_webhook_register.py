@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,14 @@ print("RESULTS " + json.dumps(results))
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[TrutoSandbox]:
+    """Truto for the whole module: every test reads what the one run of the steps registered."""
+    with TrutoSandbox(TOKEN) as truto:
+        yield truto
+
+
+@pytest.fixture(scope="module")
 def results(airflow_home: Path, sandbox: TrutoSandbox) -> list[dict[str, Any]]:
     env_conn = {"conn_type": "truto", "host": sandbox.url, "password": TOKEN}
     env = airflow_env(
