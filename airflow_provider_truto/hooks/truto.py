@@ -18,7 +18,7 @@ from airflow_provider_truto.client.request import (
 )
 from airflow_provider_truto.client.sync_client import TrutoClient
 from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
-from airflow_provider_truto.client.validation import require_channel_id
+from airflow_provider_truto.client.validation import require_channel_id, require_id
 from airflow_provider_truto.compat import BaseHook
 from airflow_provider_truto.exceptions import TrutoError, TrutoInputError, TrutoInvalidResponseError
 from airflow_provider_truto.hooks.connection import read_config
