@@ -7,10 +7,11 @@
 ...     sb.inject("POST", "/unified/instant-messaging/channels/join", 500, Fault.rate_limited("2"))
 ...     ...  # point a client at sb.url with token sb.token
 
-Modules: ``state`` (accounts, channels, joins, idempotency), ``routes`` (Truto's endpoints),
-``sliding_windows`` (Truto's rate limits), ``faults`` (fault scripts), ``server`` (HTTP and
-:class:`TrutoSandbox`), ``pytest_plugin`` (fixtures ``truto_sandbox`` and ``truto_sandbox_factory``) and
-``__main__`` (``python -m`` CLI).
+Modules: ``state`` (accounts, channels, joins, idempotency), ``routes`` (Truto's endpoints), ``slack``
+(what Slack's ``conversations.list`` does behind them: filters, page size, list tier),
+``sliding_windows`` (Truto's rate limits), ``faults`` (fault scripts), ``timeline`` (workspaces and
+channels appearing at chosen moments), ``server`` (HTTP and :class:`TrutoSandbox`), ``pytest_plugin``
+(fixtures ``truto_sandbox`` and ``truto_sandbox_factory``) and ``__main__`` (``python -m`` CLI).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ then serves until SIGINT or SIGTERM and exits 0.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import signal
@@ -19,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from airflow_provider_truto.testing.server import TrutoSandbox
+from airflow_provider_truto.testing.slack import SLACK_LIST_TIER, SLACK_MAX_LIMIT
+from airflow_provider_truto.testing.timeline import Planned, load_plan
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -138,9 +141,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="Retry-After of the limits' 429 (Truto sends 10; default: seconds until there is room)",
     )
+    parser.add_argument(
+        "--slack-list-limit",
+        type=_rate,
+        nargs="?",
+        const=SLACK_LIST_TIER,
+        metavar="N/SECONDS",
+        help="Slack's per-workspace limit on listing channels, answered as Slack's 429 through Truto "
+        "(without a value: Slack's Tier 2, 20/60; default: no such limit)",
+    )
+    parser.add_argument(
+        "--max-page-size",
+        type=_positive_int,
+        default=SLACK_MAX_LIMIT,
+        metavar="N",
+        help=f"the most channels a list page holds, whatever limit asks (default {SLACK_MAX_LIMIT})",
+    )
+    parser.add_argument(
+        "--plan",
+        type=_plan,
+        metavar="FILE",
+        help='JSON {"accounts": [{"at", "id", "channels", "seed"}], "channels": [{"at", "account", "id", '
+        '"name"}]}: workspaces connected and channels created that many seconds after start',
+    )
+    parser.add_argument(
+        "--request-log", metavar="FILE", help="append one JSON line per request (no headers, no token)"
+    )
     parser.add_argument("--latency-ms", type=_non_negative_float, default=0.0, help="added to every request")
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser
+
+
+def _plan(path: str) -> list[Planned]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            return load_plan(json.load(file))
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{path}: {error}") from None
 
 
 def _account_ids(args: argparse.Namespace) -> list[str]:
@@ -164,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_rate_limit=args.token_rate_limit,
         rate_limit_retry_after=args.retry_after,
         latency_ms=args.latency_ms,
+        slack_list_rate_limit=args.slack_list_limit,
+        max_page_size=args.max_page_size,
+        request_log=args.request_log,
         verbose=args.verbose,
     )
     for index, account_id in enumerate(account_ids):
@@ -190,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     sandbox.start()
     try:
+        if args.plan:
+            sandbox.play(args.plan)
         print(f"TRUTO_SANDBOX_URL={sandbox.url}", flush=True)
         print(f"AIRFLOW_CONN_TRUTO_DEFAULT={sandbox.airflow_conn_env(account_ids[0])}", flush=True)
         print("ready", flush=True)

@@ -12,8 +12,11 @@ Routes (all behind ``Authorization: Bearer``; the server checks the token and ra
   ``is_active``); the answer holds its ``secret``
 - ``GET  /webhook``                                    the webhooks (without their secrets), paginated
 
-The channel list IGNORES filters such as ``type`` or ``created_at[gt]``, as many of Truto's integrations do: a
-client has to filter what it gets back itself, and the sandbox makes sure it does.
+The channel list IGNORES Truto-side filters such as ``type`` or ``created_at[gt]``, as many of Truto's
+integrations do: a client has to filter what it gets back itself, and the sandbox makes sure it does. What
+Slack itself honours does work, passed through as ``remote_query[types]`` and
+``remote_query[exclude_archived]``, with Slack's page size (up to 1000) and, when switched on, its
+per-workspace list tier (:mod:`airflow_provider_truto.testing.slack`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_truto.testing.phrases import phrase
+from airflow_provider_truto.testing.slack import (
+    SLACK_MAX_LIMIT,
+    ListTier,
+    SlackListError,
+    archived_excluded,
+    requested_types,
+)
 from airflow_provider_truto.testing.state import Account, Channel, ChannelError, SandboxState
 from airflow_provider_truto.testing.webhooks import WebhookRegistry
 
@@ -37,13 +47,14 @@ __all__ = [
     "encode_cursor",
     "error_response",
     "json_response",
+    "slack_rate_limited",
 ]
 
 CHANNELS_PATH = "/unified/instant-messaging/channels"
 ACCOUNTS_PATH = "/integrated-account"
 WEBHOOK_PATH = "/webhook"
 PAGE_SIZE_WITHOUT_LIMIT = 25
-MAX_LIMIT = 1000
+MAX_LIMIT = SLACK_MAX_LIMIT  # a larger limit is clamped to it, as Slack does
 _SLACK_STATUS = {"channel_not_found": 404, "is_archived": 422, "method_not_supported_for_channel_type": 422}
 _SLACK_MESSAGE = {
     "channel_not_found": "Channel not found",
@@ -86,10 +97,15 @@ class ApiOptions:
 
     :param empty_pages: every other channel-list page comes back empty with a cursor, as Slack sometimes does.
     :param wrap_custom_method_results: answer custom methods (join) as ``{"result": channel}``.
+    :param max_page_size: the most channels a list page holds, whatever ``limit`` asks (an integration
+        that does not pass a large ``limit`` through).
+    :param slack_list_tier: Slack's per-workspace limit on the channel list; ``None``: none.
     """
 
     empty_pages: bool = False
     wrap_custom_method_results: bool = False
+    max_page_size: int = MAX_LIMIT
+    slack_list_tier: ListTier | None = None
 
 
 def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -120,6 +136,16 @@ def slack_error(code: str) -> Response:
         _SLACK_STATUS.get(code, 400),
         _SLACK_MESSAGE.get(code, code),
         raw_response={"ok": False, "error": code},
+    )
+
+
+def slack_rate_limited(retry_after: int | str) -> Response:
+    """Slack's own 429 passed through Truto: a remote error, with Slack's ``Retry-After``."""
+    return error_response(
+        429,
+        "Rate limited by the provider",
+        raw_response={"ok": False, "error": "ratelimited"},
+        headers=(("Retry-After", str(retry_after)),),
     )
 
 
@@ -166,16 +192,19 @@ def _flag(request: Request, name: str) -> bool | None:
     raise _bad_request(f"{name} must be true or false")
 
 
-def _paginate(items: list[Any], request: Request, *, empty_pages: bool) -> dict[str, Any]:
+def _paginate(
+    items: list[Any], request: Request, *, empty_pages: bool, max_page_size: int = MAX_LIMIT
+) -> dict[str, Any]:
     raw_limit = request.param("limit")
     limit = PAGE_SIZE_WITHOUT_LIMIT
     if raw_limit is not None:
         try:
             limit = int(raw_limit)
         except ValueError:
-            raise _bad_request(f"limit must be an integer between 1 and {MAX_LIMIT}") from None
-        if not 1 <= limit <= MAX_LIMIT:
-            raise _bad_request(f"limit must be an integer between 1 and {MAX_LIMIT}")
+            raise _bad_request("limit must be a positive integer") from None
+        if limit < 1:
+            raise _bad_request("limit must be a positive integer")
+    limit = min(limit, MAX_LIMIT, max_page_size)
     cursor = request.param("next_cursor")
     if cursor:
         try:
@@ -287,8 +316,28 @@ class TrutoApi:
     def _list_channels(self, request: Request) -> Response:
         account = self._unified_account(request)
         self._render(request)  # reject bad options even on an empty page
+        tier = self.options.slack_list_tier
+        if tier is not None and account.integration == "slack":
+            retry_after = tier.acquire(account.id)
+            if retry_after is not None:
+                return slack_rate_limited(retry_after)
+        try:
+            types = requested_types(request.query)
+            skip_archived = archived_excluded(request.query)
+        except SlackListError as error:
+            return error_response(400, error.message, raw_response={"ok": False, "error": error.code})
         channels = self.state.channels(account.id)
-        envelope = _paginate(channels, request, empty_pages=self.options.empty_pages)
+        if types is not None:
+            channels = [channel for channel in channels if channel.type in types]
+        envelope = _paginate(
+            channels,
+            request,
+            empty_pages=self.options.empty_pages,
+            max_page_size=self.options.max_page_size,
+        )
+        if skip_archived:  # Slack drops them from the page it read: the page may come back short
+            envelope["result"] = [c for c in envelope["result"] if c.status != "archived"]
+            envelope["result_count"] = len(envelope["result"])
         envelope["result"] = [self._shape(c, account, request) for c in envelope["result"]]
         return json_response(200, envelope)
 

@@ -36,7 +36,9 @@ from airflow_provider_truto.testing.routes import (
     TrutoApi,
     error_response,
     json_response,
+    slack_rate_limited,
 )
+from airflow_provider_truto.testing.slack import SLACK_MAX_LIMIT, ListTier
 from airflow_provider_truto.testing.sliding_windows import RateLimiter, SlidingWindow
 from airflow_provider_truto.testing.state import (
     Account,
@@ -45,6 +47,7 @@ from airflow_provider_truto.testing.state import (
     SandboxState,
     parse_time,
 )
+from airflow_provider_truto.testing.timeline import NewAccount, NewChannel, Planned, Timeline
 from airflow_provider_truto.testing.webhooks import (
     RETRY_DELAYS,
     Delivery,
@@ -81,7 +84,9 @@ class _TooLarge(Exception):
 class RecordedRequest:
     """One request as the sandbox saw it. ``status`` is what was answered, 0 for a reset connection.
 
-    The ``authorization`` header is redacted: the token never leaves the auth check.
+    The ``authorization`` header is redacted: the token never leaves the auth check. ``at`` is
+    ``time.monotonic()`` when it arrived; ``remote_error`` says the answer was a provider's error passed
+    through (``truto_is_remote_error``), such as Slack's own 429.
     """
 
     method: str
@@ -91,6 +96,7 @@ class RecordedRequest:
     body: Any
     status: int
     at: float
+    remote_error: bool = False
 
 
 class _Server(ThreadingHTTPServer):
@@ -250,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
             sandbox._record(request, 0, arrived)
             self._reset()
             return
-        sandbox._record(request, response.status, arrived)
+        sandbox._record(request, response.status, arrived, remote_error=_is_remote_error(response))
         self._send(response)
 
     def _send(self, response: Response) -> None:
@@ -286,15 +292,20 @@ def _fault_response(fault: Fault) -> Response | None:
         return error_response(fault.status, f"Injected fault: {fault.status}")
     if fault.kind == "rate_limited":
         # Looks like Slack's own 429 passed through, as opposed to the sandbox's limiter (a Truto 429).
-        return error_response(
-            429,
-            "Rate limited by the provider",
-            raw_response={"ok": False, "error": "ratelimited"},
-            headers=(("Retry-After", fault.retry_after),),
-        )
+        return slack_rate_limited(fault.retry_after)
     if fault.kind == "bad_json":
         return Response(200, b"<html>oops</html>", "text/html")
     return None
+
+
+def _is_remote_error(response: Response) -> bool:
+    if response.status < 400 or response.content_type != "application/json":
+        return False
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("truto_is_remote_error") is True
 
 
 def _limit_spec(limit: tuple[int, float] | None) -> str:
@@ -323,13 +334,24 @@ class TrutoSandbox:
     :param latency_ms: sleep added to every request, to simulate a network.
     :param wrap_custom_method_results: answer join as ``{"result": channel}``.
     :param empty_pages: every other channel-list page is empty with a non-null cursor.
+    :param slack_list_rate_limit: ``(calls, seconds)``: Slack's limit on listing channels, per workspace
+        (its Tier 2 is about ``(20, 60.0)``); over it the list answers Slack's 429 passed through Truto
+        (``truto_is_remote_error`` true, Slack's ``Retry-After``). None (the default): no such limit.
+    :param max_page_size: the most channels one list page holds, whatever ``limit`` asks (at most 1000,
+        Slack's maximum; a larger ``limit`` is clamped, never refused).
+    :param request_log: a file to append one JSON line per request to (what :attr:`requests` holds, but
+        the method, path, account, status, ``remote_error`` and arrival, ``time.time()``, only).
     :param verbose: log one line per request to stderr (never the token).
     :param webhook_retry_delays: the waits before each retry of a webhook delivery not answered 200.
 
     Worth knowing when writing tests against it:
 
-    - The channel list ignores filters (``type``, ``created_at[gt]``, ...), as many Truto integrations do:
-      clients must filter what comes back. The integrated-account list does honour its filters.
+    - The channel list ignores Truto-side filters (``type``, ``created_at[gt]``, ...), as many Truto
+      integrations do: clients must filter what comes back. Slack's own ``remote_query[types]`` and
+      ``remote_query[exclude_archived]`` are honoured (:mod:`airflow_provider_truto.testing.slack`). The
+      integrated-account list honours its filters.
+    - Accounts and channels can be added while it serves, by hand or on a schedule (:meth:`play`); the
+      integrated-account list sees them at once.
     - Each request runs: latency, injected fault, auth (401), rate limits (429), idempotency replay, route.
       So faults fire even without a token, and a scripted 429 (``Fault.rate_limited``) looks like Slack's own
       (``truto_is_remote_error`` true) while the limiter's 429 is Truto's (false).
@@ -349,11 +371,16 @@ class TrutoSandbox:
         latency_ms: float = 0.0,
         wrap_custom_method_results: bool = False,
         empty_pages: bool = False,
+        slack_list_rate_limit: tuple[int, float] | None = None,
+        max_page_size: int = SLACK_MAX_LIMIT,
+        request_log: str | None = None,
         verbose: bool = False,
         webhook_retry_delays: Sequence[float] = RETRY_DELAYS,
     ) -> None:
         if not token:
             raise ValueError("token must not be empty")
+        if isinstance(max_page_size, bool) or not isinstance(max_page_size, int) or max_page_size < 1:
+            raise ValueError(f"max_page_size must be a whole number >= 1, not {max_page_size!r}")
         self.token = token
         self.host = host
         self.port = port
@@ -364,8 +391,14 @@ class TrutoSandbox:
         self.default_account_id: str | None = None
         self._state = SandboxState()
         self._options = ApiOptions(
-            empty_pages=empty_pages, wrap_custom_method_results=wrap_custom_method_results
+            empty_pages=empty_pages,
+            wrap_custom_method_results=wrap_custom_method_results,
+            max_page_size=max_page_size,
         )
+        self.slack_list_rate_limit = slack_list_rate_limit
+        self.request_log = request_log
+        self._request_log_file: Any = None
+        self._timelines: list[Timeline] = []
         self._webhooks = WebhookRegistry()
         self._api = TrutoApi(self._state, self._options, self._webhooks)
         self._sender = WebhookSender(self._webhooks, retry_delays=webhook_retry_delays)
@@ -385,6 +418,8 @@ class TrutoSandbox:
     def start(self) -> TrutoSandbox:
         if self._server is not None:
             raise RuntimeError("the sandbox is already running")
+        if self.request_log is not None:
+            self._request_log_file = open(self.request_log, "a", encoding="utf-8")  # noqa: SIM115
         self._server = _Server((self.host, self.port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -401,6 +436,8 @@ class TrutoSandbox:
         if server is None:
             return
         self._server = self._thread = None
+        for timeline in self._timelines:
+            timeline.stop()
         server.shutdown()
         server.server_close()
         # Keep-alive connections would otherwise hold handler threads (and clients' pooled sockets) open.
@@ -411,6 +448,10 @@ class TrutoSandbox:
                 conn.shutdown(socket.SHUT_RDWR)
         if thread is not None:
             thread.join(timeout=5)
+        with self._log_lock:
+            if self._request_log_file is not None:
+                self._request_log_file.close()
+                self._request_log_file = None
 
     def __enter__(self) -> TrutoSandbox:
         return self.start()
@@ -454,6 +495,27 @@ class TrutoSandbox:
     @wrap_custom_method_results.setter
     def wrap_custom_method_results(self, value: bool) -> None:
         self._options.wrap_custom_method_results = value
+
+    @property
+    def slack_list_rate_limit(self) -> tuple[int, float] | None:
+        """Slack's per-workspace limit on the channel list, ``(calls, seconds)``; ``None``: none.
+
+        Setting it starts the count afresh.
+        """
+        tier = self._options.slack_list_tier
+        return (tier.calls, tier.seconds) if tier is not None else None
+
+    @slack_list_rate_limit.setter
+    def slack_list_rate_limit(self, value: tuple[int, float] | None) -> None:
+        self._options.slack_list_tier = ListTier(*value) if value is not None else None
+
+    @property
+    def max_page_size(self) -> int:
+        return self._options.max_page_size
+
+    @max_page_size.setter
+    def max_page_size(self, value: int) -> None:
+        self._options.max_page_size = value
 
     # -- accounts and channels ------------------------------------------------------------------------------
 
@@ -639,6 +701,23 @@ class TrutoSandbox:
         """Block until every delivery so far is done (answered 200, or given up after its retries)."""
         self._sender.wait(timeout)
 
+    # -- the world changing on a schedule -------------------------------------------------------------------
+
+    def play(self, plan: list[Planned]) -> Timeline:
+        """Start a :class:`~airflow_provider_truto.testing.timeline.Timeline`: each planned channel is
+        created, each planned workspace connected, at its moment (seconds from now) while the sandbox
+        serves. Stopped with the sandbox."""
+        timeline = Timeline(self._happen, plan)
+        self._timelines.append(timeline)
+        return timeline.start()
+
+    def _happen(self, step: Planned) -> None:
+        if isinstance(step, NewAccount):
+            self.add_account(step.account_id)
+            self.seed_channels(step.account_id, step.channels, seed=step.seed, mixed=step.mixed)
+        elif isinstance(step, NewChannel):
+            self.add_channel(step.account_id, id=step.id, name=step.name, sharing=step.sharing)
+
     # -- faults ---------------------------------------------------------------------------------------------
 
     def inject(self, method: str, path: str, *items: FaultItem, repeat: bool = False) -> None:
@@ -704,7 +783,7 @@ class TrutoSandbox:
 
     # -- the pipeline (called from handler threads) ---------------------------------------------------------
 
-    def _record(self, request: Request, status: int, arrived: float) -> None:
+    def _record(self, request: Request, status: int, arrived: float, *, remote_error: bool = False) -> None:
         headers = dict(request.headers)
         if "authorization" in headers:
             headers["authorization"] = _REDACTED
@@ -716,9 +795,21 @@ class TrutoSandbox:
             body=request.body,
             status=status,
             at=arrived,
+            remote_error=remote_error,
         )
         with self._log_lock:
             self._log.append(entry)
+            if self._request_log_file is not None:
+                line = {
+                    "at": time.time() - (time.monotonic() - arrived),
+                    "method": entry.method,
+                    "path": entry.path,
+                    "account": request.param("integrated_account_id"),
+                    "status": status,
+                    "remote_error": remote_error,
+                }
+                self._request_log_file.write(json.dumps(line) + "\n")
+                self._request_log_file.flush()
 
     def _authenticated(self, request: Request) -> bool:
         scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -796,7 +887,14 @@ class TrutoSandbox:
                     "members": sum(1 for c in channels if c.is_member),
                 }
             )
-        return json_response(200, {"stats": self.stats(), "accounts": accounts, "join_counts": joins})
+        timelines = {
+            "happened": sum(len(timeline.happened) for timeline in self._timelines),
+            "pending": sum(timeline.pending for timeline in self._timelines),
+            "errors": [h.error for timeline in self._timelines for h in timeline.happened if h.error],
+        }
+        return json_response(
+            200, {"stats": self.stats(), "accounts": accounts, "join_counts": joins, "timelines": timelines}
+        )
 
 
 def channel_record(account_id: str, channel: dict[str, Any]) -> dict[str, Any]:

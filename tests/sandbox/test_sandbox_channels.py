@@ -68,7 +68,7 @@ def test_an_account_without_channels_lists_one_empty_page(api):
     assert body == {"result": [], "next_cursor": None, "prev_cursor": None, "result_count": 0}
 
 
-@pytest.mark.parametrize("limit", ["0", "1001", "ten", "-3"])
+@pytest.mark.parametrize("limit", ["0", "ten", "-3"])
 def test_a_bad_limit_is_a_400(api, limit):
     response = api.channels(limit=limit)
     assert response.status_code == 400
@@ -113,7 +113,7 @@ def test_empty_pages_can_be_set_in_the_constructor():
         assert sandbox.empty_pages is True
 
 
-def test_list_filters_are_ignored_so_clients_must_filter(sb, api):
+def test_truto_side_list_filters_are_ignored_so_clients_must_filter(sb, api):
     sb.seed_channels(ACCOUNT, 60, seed=5)
     body = api.channels(limit=100, type="channel", **{"created_at[gt]": "2100-01-01T00:00:00Z"}).json()
     assert body["result_count"] == 60
