@@ -482,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # One line per event from each trigger would bury the figures; warnings (retries) still show.
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
     # What a triggerer has loaded before any trigger runs: not part of the watcher's growth.
-    for module in ("async_client", "hooks.truto", "triggers.truto"):
+    for module in ("client.async_client", "hooks.truto", "triggers.truto"):
         importlib.import_module(f"airflow_provider_truto.{module}")
 
     print(
