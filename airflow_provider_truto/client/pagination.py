@@ -44,7 +44,9 @@ class CursorWalk:
         self.pages = 0
         self._cursor: str | None = None
         self._seen: set[str] = set()
-        self._last: Any = None
+        # Only the cursor of the page last taken is kept, never the page: its items are the caller's to
+        # drop, so a walk holds one page at most while the caller reads it, not while the next is fetched.
+        self._answered_cursor: Any = None
 
     def next_query(self) -> dict[str, Any] | None:
         """The query of the next page, or ``None`` when the list has ended (or ``max_pages`` were read).
@@ -56,7 +58,7 @@ class CursorWalk:
             if self.max_pages is not None and self.pages >= self.max_pages:
                 return None
             self._cursor = next_cursor(
-                self._last, self.path, pages=self.pages, page_cap=self.page_cap, seen=self._seen
+                self._answered_cursor, self.path, pages=self.pages, page_cap=self.page_cap, seen=self._seen
             )
             if self._cursor is None:
                 return None
@@ -66,7 +68,7 @@ class CursorWalk:
         """The items of the page just answered, its envelope checked."""
         items = page_items(page, self.path)
         self.pages += 1
-        self._last = page
+        self._answered_cursor = page.get("next_cursor")
         return items
 
 
@@ -86,14 +88,14 @@ def page_items(page: Any, path: str) -> list[dict[str, Any]]:
     return items
 
 
-def next_cursor(page: dict[str, Any], path: str, *, pages: int, page_cap: int, seen: set[str]) -> str | None:
-    """The cursor of the page after ``page``, or ``None`` at the end.
+def next_cursor(cursor: Any, path: str, *, pages: int, page_cap: int, seen: set[str]) -> str | None:
+    """The cursor to ask for the next page with, from the ``next_cursor`` the last page answered; ``None``
+    at the end.
 
     ``pages`` pages have been read; ``seen`` holds the cursors used so far and is updated. A cursor that
     is not a string, comes back, or is still there after ``page_cap`` pages is an invalid answer: a list
     that never ends is a fault upstream, and walking it would never finish.
     """
-    cursor = page.get("next_cursor")
     if cursor is None or cursor == "":
         return None
     if not isinstance(cursor, str):

@@ -3,6 +3,7 @@ the page cap, never a cursor twice or one that is not text; items handed on befo
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -68,6 +69,18 @@ def test_a_walk_asks_for_each_page_and_ends_with_the_cursor() -> None:
     assert walk.next_query() == {"a": 1, "limit": 2, "next_cursor": "c2"}
     assert walk.take(page_of("3", cursor="")) == [{"id": "3"}]
     assert walk.next_query() is None and walk.pages == 3
+
+
+def test_a_walk_keeps_the_cursor_not_the_page_it_took() -> None:
+    # A page of a thousand channels decodes to megabytes: held by the walk, every poll in flight would
+    # keep its last page alive while it waits for the next one.
+    walk = CursorWalk("/x", None, limit=None, max_pages=None, page_cap=10)
+    walk.next_query()
+    page = page_of("1", "2", cursor="c1")
+    items = walk.take(page)
+    assert all(holder is not walk.__dict__ for holder in gc.get_referrers(page))
+    assert all(holder is not walk.__dict__ for holder in gc.get_referrers(items))
+    assert walk.next_query() == {"limit": None, "next_cursor": "c1"}
 
 
 def test_max_pages_stops_quietly_and_the_page_cap_loudly() -> None:
