@@ -106,3 +106,8 @@ def gcra_reserve(state: BudgetState | None, now: int, interval: int, horizon: in
 def gcra_pause(state: BudgetState | None, now: int, pause: int, horizon: int) -> BudgetState:
     """No slot starts before ``now + pause`` (a 429's ``Retry-After``, capped at the horizon)."""
     return BudgetState(max(_booked_until(state, now, horizon), now + min(pause, horizon)), now)
+
+
+# Slack's Tier 2, which ``conversations.list`` (Truto's channel list for Slack) is in: "20+ per minute", per
+# app and workspace. Over it Slack answers 429 with its own Retry-After, which Truto passes through.
+SLACK_LIST_RATE_LIMIT = RateLimit(20, 60.0)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 
+from airflow_provider_truto.pacing.limits import SLACK_LIST_RATE_LIMIT
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.testing.slack import SLACK_LIST_TIER
 from tests.support.helpers import ACCOUNT, Api
@@ -186,8 +187,10 @@ def test_only_slack_workspaces_have_slacks_tier(sb: TrutoSandbox, api: Api) -> N
     assert [api.channels(account="teams").status_code for _ in range(3)] == [200] * 3
 
 
-def test_slacks_tier_is_about_20_a_minute() -> None:
-    assert SLACK_LIST_TIER == (20, 60.0)
+def test_slacks_tier_is_about_20_a_minute_as_the_watcher_knows_it() -> None:
+    # The sandbox states Slack's behaviour on its own (a fake shares no code with the client it tests);
+    # the provider's pacing must agree with it.
+    assert SLACK_LIST_TIER == (SLACK_LIST_RATE_LIMIT.requests, SLACK_LIST_RATE_LIMIT.seconds) == (20, 60.0)
     with TrutoSandbox(slack_list_rate_limit=SLACK_LIST_TIER) as sandbox:
         sandbox.add_account(ACCOUNT)
         with requests.Session() as session:
