@@ -27,6 +27,117 @@ if TYPE_CHECKING:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 log = logging.getLogger(__name__)
+# How candidates are ordered: undated first (they cannot move the watermark), then by creation, then id.
+_Order = tuple[bool, datetime, str]
+
+
+class NewChannels:
+    """The new channels of one poll, read one channel at a time, keeping only what deciding needs.
+
+    Feed every channel of the list (:meth:`feed`) as pages arrive, then take :meth:`result`. A channel
+    is reported if the auto-join selection takes it (``exclusion_reason`` with ``created_after`` and
+    ``policy``), it is not in ``seen_ids``, and it was created at or after ``watermark - lookback`` (or
+    has no ``created_at`` and no cutoff applies). At most ``max_channels`` are reported, undated ones
+    first, then oldest first, so the watermark never passes a channel that is still to be reported; nor
+    does it pass ``now`` (default: the clock's when the selection is made). ``left_out`` counts the
+    channels the selection leaves out, by reason; warnings (a channel's creation time unusable or in the
+    future) go to ``warn_to`` (default: this module's logger).
+
+    What is kept while the list is read: the oldest ``max_channels`` candidates so far (at most twice
+    that between two trims), each as its summary (id, name, ``created_at``), and the creation time of
+    each id in ``seen_ids`` the list still holds. Never the list: a watch's memory does not grow with
+    the workspace. A channel listed twice is judged on each copy and reported at most once.
+    """
+
+    def __init__(
+        self,
+        *,
+        created_after: datetime | None,
+        watermark: datetime | None,
+        seen_ids: Iterable[str],
+        lookback: timedelta,
+        max_channels: int,
+        policy: AutoJoinPolicy | None = None,
+        left_out: Counter[str] | None = None,
+        now: datetime | None = None,
+        warn_to: logging.Logger | Any = None,
+    ) -> None:
+        self.created_after = created_after
+        self.now = now if now is not None else datetime.now(timezone.utc)
+        self.watermark = bounded_watermark(watermark, self.now)
+        self.lookback = lookback
+        self.max_channels = max_channels
+        self.policy = policy
+        self.left_out = left_out
+        self.listed = 0  # channels fed
+        self._log = warn_to if warn_to is not None else log
+        self._warnings = CreationTimeWarnings(self._log, created_after)
+        self._seen = set(seen_ids)
+        self._floor = _floor(self.watermark, lookback)
+        self._seen_listed: dict[str, datetime | None] = {}
+        self._candidates: dict[str, tuple[_Order, dict[str, Any]]] = {}
+
+    def feed(self, channel: Mapping[str, Any]) -> None:
+        """Take one channel of the list into account."""
+        self.listed += 1
+        channel_id = channel.get("id")
+        if not isinstance(channel_id, str) or not channel_id:
+            return
+        if channel_id in self._seen:
+            self._seen_listed.setdefault(channel_id, created_at(channel))
+            return
+        if channel_id in self._candidates:
+            return
+        reason = exclusion_reason(channel, self.created_after, self.policy)
+        if reason is not None:
+            self._warnings.note(channel, reason)
+            if self.left_out is not None:
+                self.left_out[reason] += 1
+            return
+        when = created_at(channel)
+        if self._floor is not None and when is not None and when < self._floor:
+            return
+        summary = {
+            "id": channel_id,
+            "name": str(channel.get("name") or channel_id),
+            "created_at": channel.get("created_at"),
+        }
+        self._candidates[channel_id] = ((when is not None, when or _EPOCH, channel_id), summary)
+        if len(self._candidates) >= 2 * self.max_channels:
+            self._trim()
+
+    def result(self) -> tuple[list[dict[str, Any]], datetime | None, list[str]]:
+        """``(channels to report, new watermark, new seen ids)``; the channels as summaries (``id``,
+        ``name``, ``created_at``), oldest first. Nothing new leaves the state as it was (a watermark in
+        the future read as now)."""
+        self._warnings.close()
+        self._trim()
+        chosen = list(self._candidates.values())
+        if not chosen:
+            return [], self.watermark, sorted(self._seen)
+        dated = [order[1] for order, _ in chosen if order[0]]
+        for (_, when, channel_id), summary in chosen:
+            if when > self.now:
+                self._log.warning(
+                    "Channel %s (%s) is stamped %s, ahead of this host's clock (%s): reported, but the "
+                    "watermark stops at now, so channels created until then are not missed",
+                    summary["name"],
+                    channel_id,
+                    when.isoformat(),
+                    self.now.isoformat(),
+                )
+        new_watermark = max([*dated, *([self.watermark] if self.watermark is not None else [])], default=None)
+        new_watermark = bounded_watermark(new_watermark, self.now)
+        new_floor = _floor(new_watermark, self.lookback)
+        # Kept: what the floor does not already exclude, and what the list still holds, so the set
+        # stays small.
+        created = {**self._seen_listed, **{s["id"]: (o[1] if o[0] else None) for o, s in chosen}}
+        new_seen = sorted(channel_id for channel_id, when in created.items() if _at_or_after(when, new_floor))
+        return [summary for _, summary in chosen], new_watermark, new_seen
+
+    def _trim(self) -> None:
+        ordered = sorted(self._candidates.items(), key=lambda item: item[1][0])
+        self._candidates = dict(ordered[: self.max_channels])
 
 
 def select_new_channels(
@@ -41,68 +152,24 @@ def select_new_channels(
     left_out: Counter[str] | None = None,
     now: datetime | None = None,
     warn_to: logging.Logger | Any = None,
-) -> tuple[list[Mapping[str, Any]], datetime | None, list[str]]:
-    """``(channels to report, new watermark, new seen ids)`` for one poll's channel list.
-
-    A channel is reported if the auto-join selection takes it (``exclusion_reason`` with
-    ``created_after`` and ``policy``), it is not in ``seen_ids``, and it was created at or after
-    ``watermark - lookback`` (or has no ``created_at`` and no cutoff applies). At most ``max_channels``
-    are reported, undated ones first, then oldest first, so the watermark never passes a channel that is
-    still to be reported; nor does it pass ``now`` (default: the clock's). ``left_out`` counts the
-    channels the selection leaves out, by reason; warnings (a channel's creation time unusable or in the
-    future) go to ``warn_to`` (default: this module's logger).
-    """
-    now = now if now is not None else datetime.now(timezone.utc)
-    warn_to = warn_to if warn_to is not None else log
-    watermark = bounded_watermark(watermark, now)
-    seen = set(seen_ids)
-    floor = _floor(watermark, lookback)
-    created: dict[str, datetime | None] = {}
-    candidates: list[tuple[datetime | None, str, Mapping[str, Any]]] = []
-    warnings = CreationTimeWarnings(warn_to, created_after)
-    for channel in channels:
-        channel_id = channel.get("id")
-        if not isinstance(channel_id, str) or not channel_id or channel_id in created:
-            continue
-        created[channel_id] = when = created_at(channel)
-        if channel_id in seen:
-            continue
-        reason = exclusion_reason(channel, created_after, policy)
-        if reason is not None:
-            warnings.note(channel, reason)
-            if left_out is not None:
-                left_out[reason] += 1
-            continue
-        if floor is not None and when is not None and when < floor:
-            continue
-        candidates.append((when, channel_id, channel))
-    warnings.close()
-    candidates.sort(key=lambda item: (item[0] is not None, item[0] or _EPOCH, item[1]))
-    chosen = candidates[:max_channels]
-    if not chosen:
-        return [], watermark, sorted(seen)
-    dated = [when for when, _, _ in chosen if when is not None]
-    for when, channel_id, channel in chosen:
-        if when is not None and when > now:
-            warn_to.warning(
-                "Channel %s (%s) is stamped %s, ahead of this host's clock (%s): reported, but the "
-                "watermark stops at now, so channels created until then are not missed",
-                channel.get("name"),
-                channel_id,
-                when.isoformat(),
-                now.isoformat(),
-            )
-    new_watermark = max([*dated, *([watermark] if watermark is not None else [])], default=None)
-    new_watermark = bounded_watermark(new_watermark, now)
-    new_floor = _floor(new_watermark, lookback)
-    # Keep only what the floor does not already exclude (and what still exists), so the set stays small.
-    keep = seen | {channel_id for _, channel_id, _ in chosen}
-    new_seen = sorted(
-        channel_id
-        for channel_id in keep
-        if channel_id in created and _at_or_after(created[channel_id], new_floor)
+) -> tuple[list[dict[str, Any]], datetime | None, list[str]]:
+    """``(channels to report, new watermark, new seen ids)`` for one poll's channel list: every channel
+    fed through :class:`NewChannels` (which says what is reported), lazily, so an iterator over pages is
+    read with bounded memory."""
+    selection = NewChannels(
+        created_after=created_after,
+        watermark=watermark,
+        seen_ids=seen_ids,
+        lookback=lookback,
+        max_channels=max_channels,
+        policy=policy,
+        left_out=left_out,
+        now=now,
+        warn_to=warn_to,
     )
-    return [channel for _, _, channel in chosen], new_watermark, new_seen
+    for channel in channels:
+        selection.feed(channel)
+    return selection.result()
 
 
 def next_created_after(

@@ -4,13 +4,19 @@ the same second and late listings kept, nothing reported twice."""
 from __future__ import annotations
 
 import logging
+import random
+import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from airflow_provider_truto.auto_join.watermark import next_created_after, select_new_channels
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
+from airflow_provider_truto.auto_join.selection import is_auto_joinable
+from airflow_provider_truto.auto_join.timestamps import created_at
+from airflow_provider_truto.auto_join.watermark import NewChannels, next_created_after, select_new_channels
 
 
 def channel(cid: str, **kw: object) -> dict[str, object]:
@@ -135,3 +141,114 @@ def test_the_next_runs_cutoff_is_the_newest_channel_handed_on_less_the_overlap()
     skewed = [*handed_on, channel("S", created_at="2026-05-09T00:00:00Z")]
     assert next_created_after(skewed, overlap=timedelta(hours=1), now=now) == "2026-05-01T11:00:00+00:00"
     assert next_created_after([channel("U", created_at=None)], overlap=timedelta(hours=1), now=now) is None
+
+
+# -- one channel at a time: the same answer, in bounded memory -----------------------------------------------
+
+
+def reference_selection(
+    channels: list[dict[str, Any]], **settings: Any
+) -> tuple[list[str], datetime | None, list[str]]:
+    """The selection spelled out over the whole list at once, as the watch first did it."""
+    seen = set(settings["seen_ids"])
+    now, lookback = settings["now"], settings["lookback"]
+    watermark = min(settings["watermark"], now) if settings["watermark"] is not None else None
+    floor = watermark - lookback if watermark is not None else None
+    created = {c["id"]: created_at(c) for c in channels}
+    candidates = [
+        (created[c["id"]], c["id"])
+        for c in channels
+        if c["id"] not in seen
+        and is_auto_joinable(c, settings["created_after"], settings["policy"])
+        and (floor is None or created[c["id"]] is None or created[c["id"]] >= floor)
+    ]
+    candidates.sort(key=lambda item: (item[0] is not None, item[0] or EPOCH, item[1]))
+    chosen = candidates[: settings["max_channels"]]
+    if not chosen:
+        return [], watermark, sorted(seen)
+    dated = [when for when, _ in chosen if when is not None] + ([watermark] if watermark else [])
+    new_watermark = min(max(dated), now) if dated else None  # never past the present
+    new_floor = new_watermark - lookback if new_watermark is not None else None
+    keep = seen | {cid for _, cid in chosen}
+    new_seen = sorted(
+        cid
+        for cid in keep
+        if cid in created and (created[cid] is None or new_floor is None or created[cid] >= new_floor)
+    )
+    return [cid for _, cid in chosen], new_watermark, new_seen
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def test_reading_one_channel_at_a_time_selects_what_the_whole_list_would() -> None:
+    rng = random.Random(22)
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    names = [f"C{n:03d}" for n in range(120)]
+    for _ in range(400):
+        channels = []
+        for channel_id in rng.sample(names, rng.randint(0, 80)):
+            roll = rng.random()
+            when = (
+                None
+                if roll < 0.05
+                else "not a time"
+                if roll < 0.08
+                else base + timedelta(seconds=rng.randint(0, 900))
+            )
+            channels.append(
+                {
+                    "id": channel_id,
+                    "name": rng.choice(["eng-x", "general", "ops"]),
+                    "type": rng.choice(["channel", "channel", "channel", "dm"]),
+                    "status": rng.choice(["active"] * 6 + ["archived"]),
+                    "is_member": rng.random() < 0.1,
+                    "created_at": when.isoformat() if isinstance(when, datetime) else when,
+                    "remote_data": {"is_ext_shared": rng.random() < 0.1},
+                }
+            )
+        settings: dict[str, Any] = {
+            "created_after": rng.choice([None, base + timedelta(seconds=rng.randint(0, 300))]),
+            "watermark": rng.choice([None, base + timedelta(seconds=rng.randint(0, 900))]),
+            "seen_ids": rng.sample(names, rng.randint(0, 10)),
+            "lookback": timedelta(seconds=rng.choice([0, 30, 300])),
+            "max_channels": rng.randint(1, 12),
+            "policy": rng.choice([None, AutoJoinPolicy.build(exclude=["eng-*"])]),
+            # The present, now and then among the channels' times: some stamped in the future.
+            "now": base + timedelta(seconds=rng.choice([600, 900, 10_000])),
+        }
+        chosen, watermark, seen = select_new_channels(channels, **settings)
+        assert ([c["id"] for c in chosen], watermark, seen) == reference_selection(channels, **settings)
+        assert all(set(c) == {"id", "name", "created_at"} for c in chosen)  # a summary, not the channel
+
+
+def test_a_huge_list_is_read_in_bounded_memory() -> None:
+    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def listing(count: int) -> Iterator[dict[str, Any]]:
+        for n in range(count):  # about 2 KB each once decoded, as Slack's objects are
+            yield {
+                "id": f"C{n:07d}",
+                "name": f"channel-{n}",
+                "type": "channel",
+                "status": "active",
+                "is_member": False,
+                "created_at": (base + timedelta(seconds=count - n)).isoformat(),  # newest first
+                "remote_data": {"is_ext_shared": False, "purpose": {"value": "x" * 1500}},
+            }
+
+    selection = NewChannels(
+        created_after=None, watermark=None, seen_ids=(), lookback=timedelta(0), max_channels=500
+    )
+    tracemalloc.start()
+    try:
+        for channel in listing(50_000):  # 100 MB as one list
+            selection.feed(channel)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    chosen, watermark, _ = selection.result()
+    assert selection.listed == 50_000 and len(chosen) == 500
+    assert [c["id"] for c in chosen[:2]] == ["C0049999", "C0049998"]  # the oldest, listed last
+    assert watermark is not None
+    assert peak < 2_000_000
