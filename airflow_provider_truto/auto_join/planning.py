@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from airflow_provider_truto.auto_join.defaults import DEFAULT_CHANNELS_PER_PAGE
+from airflow_provider_truto.auto_join.listing import channel_list_query
 from airflow_provider_truto.auto_join.outcomes import is_account_wide
 from airflow_provider_truto.auto_join.policy import AutoJoinPolicy, parse_account_policies
 from airflow_provider_truto.auto_join.report import describe_left_out
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 
 ALL_ACCOUNTS = "all"
 JOINABLE_INTEGRATIONS = frozenset({"slack"})  # of Truto's messaging integrations, only Slack can join
-LIST_PAGE_SIZE = 200
+ACCOUNTS_PAGE_SIZE = 200  # the admin list of integrated accounts
 FIRST_NAMES = 10  # channel names per account a report shows (and XCom carries)
 
 
@@ -110,10 +112,10 @@ def plan_auto_join(
     def select(account: str) -> tuple[str, list[ChannelRef] | TrutoError, Counter[str]]:
         rules = policies.get(account, base)
         left_out: Counter[str] = Counter()
-        # Without remote_data no sharing can be read: only a policy that ignores sharing may drop it.
-        options = {} if rules.needs_remote_data else {"truto_ignore_remote_data": True}
         try:
-            channels = hook.list_channels(account, limit=LIST_PAGE_SIZE, **options)
+            channels = hook.list_channels(
+                account, limit=DEFAULT_CHANNELS_PER_PAGE, **channel_list_query(rules)
+            )
             selected = select_auto_join(channels, cutoff, left_out, rules, warn_to=log)
         except TrutoError as error:
             if not several or not is_account_wide(error):
@@ -178,7 +180,7 @@ def resolve_accounts(
     if isinstance(wanted, str):
         if wanted.strip().lower() != ALL_ACCOUNTS:
             raise TrutoInputError("integrated_account_ids", f'must be a list of ids or "all", got {wanted!r}')
-        return discover_joinable_accounts(hook.list_integrated_accounts(limit=LIST_PAGE_SIZE))
+        return discover_joinable_accounts(hook.list_integrated_accounts(limit=ACCOUNTS_PAGE_SIZE))
     if not isinstance(wanted, Sequence) or not all(isinstance(a, str) and a.strip() for a in wanted):
         raise TrutoInputError("integrated_account_ids", "must be a list of non-blank account ids")
     return list(dict.fromkeys(wanted)), {}

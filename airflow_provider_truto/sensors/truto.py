@@ -12,7 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_provider_truto.auto_join.defaults import (
     DEFAULT_CHANNELS_PER_PAGE,
     DEFAULT_MAX_CHANNELS,
-    DEFAULT_POLL_INTERVAL,
+    DEFAULT_POKE_INTERVAL,
 )
 from airflow_provider_truto.client.validation import given, optional_count, optional_id, require_count
 from airflow_provider_truto.hooks.connection_type import DEFAULT_CONN_ID
@@ -72,7 +72,7 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
         limit: int | None = DEFAULT_CHANNELS_PER_PAGE,
         max_channels: int = DEFAULT_MAX_CHANNELS,
         deferrable: bool | None = None,
-        poke_interval: float = DEFAULT_POLL_INTERVAL,
+        poke_interval: float = DEFAULT_POKE_INTERVAL,
         include: str | Sequence[str] | None = None,
         exclude: str | Sequence[str] | None = None,
         include_shared: bool = False,
@@ -126,37 +126,40 @@ class TrutoNewChannelsSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         from collections import Counter
 
+        from airflow_provider_truto.auto_join.listing import channel_list_query
         from airflow_provider_truto.auto_join.report import describe_left_out
-        from airflow_provider_truto.auto_join.watermark import channel_summary, select_new_channels
+        from airflow_provider_truto.auto_join.watermark import NewChannels, channel_summary
         from airflow_provider_truto.client.retry import is_retryable
         from airflow_provider_truto.exceptions import TrutoError
 
-        cutoff = self._cutoff()
+        policy = self._policy()
         account = self._account()
+        left_out: Counter[str] = Counter()
+        # Read page by page: only the channels to report are kept, never the list.
+        selection = NewChannels(
+            created_after=self._cutoff(),
+            watermark=None,
+            seen_ids=(),
+            lookback=timedelta(0),
+            max_channels=self.max_channels,
+            policy=policy,
+            left_out=left_out,
+            warn_to=self.log,
+        )
         try:
-            channels = list(self.hook.list_channels(account, limit=self.limit))
+            for channel in self.hook.list_channels(account, limit=self.limit, **channel_list_query(policy)):
+                selection.feed(channel)
         except TrutoError as error:
             if not is_retryable(error):
                 raise
             self.log.warning("Listing channels failed even after retries; trying again later: %s", error)
             return PokeReturnValue(is_done=False)
-        left_out: Counter[str] = Counter()
-        selected, _, _ = select_new_channels(
-            channels,
-            created_after=cutoff,
-            watermark=None,
-            seen_ids=(),
-            lookback=timedelta(0),
-            max_channels=self.max_channels,
-            policy=self._policy(),
-            left_out=left_out,
-            warn_to=self.log,
-        )
+        selected, _, _ = selection.result()
         resolved = self.hook.account_id(account)
         self.log.info(
-            "%d of %d channels in %s are new and joinable; left out: %s",
+            "%d of %d channels listed in %s are new and joinable; left out: %s",
             len(selected),
-            len(channels),
+            selection.listed,
             resolved,
             describe_left_out(left_out),
         )

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_truto import __version__
+from airflow_provider_truto.auto_join.fleet import watch_state_key
+from airflow_provider_truto.auto_join.policy import AutoJoinPolicy
 from airflow_provider_truto.auto_join.selection import is_auto_joinable
 from airflow_provider_truto.exceptions import (
     TrutoAccountBlockedError,
@@ -69,10 +71,11 @@ from tests.support.hostile_servers import (
     trickle_body,
 )
 
-FAST = {"poll_interval": 0.05, "lookback_seconds": 60.0}
+# Slack's list tier is the sandbox's to enforce when a test asks: here the trigger polls as fast as asked.
+FAST = {"poll_interval": 0.05, "lookback_seconds": 60.0, "slack_list_rate_limit": "off"}
 
 
-FAST_TRIGGER = {"truto_conn_id": "hostile", "poll_interval": 0.05}
+FAST_TRIGGER = {"truto_conn_id": "hostile", "poll_interval": 0.05, "slack_list_rate_limit": "off"}
 
 
 def ids(payloads: list[dict[str, Any]]) -> list[str]:
@@ -116,7 +119,13 @@ def test_fires_on_matching_channels_only(conn: TrutoSandbox) -> None:
     assert request.headers["user-agent"] == f"airflow-provider-truto/{__version__}"
     assert request.headers["accept"] == "application/json"
     assert request.headers["authorization"] == "<redacted>"  # the sandbox checked the bearer token
-    assert request.query["integrated_account_id"] == [ACCOUNT] and request.query["limit"] == ["100"]
+    assert request.query["integrated_account_id"] == [ACCOUNT] and request.query["limit"] == ["1000"]
+    # Slack filters what is never joined; the fields no decision reads stay at Truto's.
+    assert request.query["remote_query[types]"] == ["public_channel"]
+    assert request.query["remote_query[exclude_archived]"] == ["true"]
+    assert request.query["truto_exclude_fields[]"] == [
+        "description", "updated_at", "created_by", "workspace", "organization", "group"
+    ]  # fmt: skip
     assert TOKEN not in json.dumps(payload)
 
 
@@ -386,6 +395,12 @@ def test_serialize_round_trip_and_a_stable_watcher_hash() -> None:
         "include": [],
         "exclude": [],
         "include_shared": False,
+        "integrated_account_ids": None,
+        "account_policies": {},
+        "budget_share": 0.5,
+        "discovery_interval": 60.0,
+        "recheck_interval": 600.0,
+        "slack_list_rate_limit": "20/60",
     }
     json.dumps(kwargs)  # plain JSON: nothing for Airflow's serializer to guess
     module, _, name = classpath.rpartition(".")
@@ -648,15 +663,16 @@ def test_unreadable_creation_times_are_one_channels_problem_not_the_watchs(
 
 def test_the_state_key_belongs_to_one_watch() -> None:
     """Another connection, account, cutoff or policy is another watch: its state is kept apart."""
-    base = {"integrated_account_id": ACCOUNT, "created_after": "2026-05-01T12:00:00Z"}
-    key = TrutoNewChannelsTrigger(**base)._state_key(ACCOUNT)  # type: ignore[arg-type]
+    cutoff = datetime(2026, 5, 1, 12, tzinfo=timezone.utc)
+    policy = AutoJoinPolicy()
+    key = watch_state_key("truto_default", ACCOUNT, cutoff, policy)
     assert key.startswith("truto_new_channels:")
-    assert TrutoNewChannelsTrigger(**base)._state_key(ACCOUNT) == key  # type: ignore[arg-type]
+    assert watch_state_key("truto_default", ACCOUNT, cutoff, AutoJoinPolicy()) == key
     others = [
-        TrutoNewChannelsTrigger(**base, exclude="random-*")._state_key(ACCOUNT),  # type: ignore[arg-type]
-        TrutoNewChannelsTrigger(**{**base, "created_after": None})._state_key(ACCOUNT),  # type: ignore[arg-type]
-        TrutoNewChannelsTrigger(**base, truto_conn_id="other")._state_key(ACCOUNT),  # type: ignore[arg-type]
-        TrutoNewChannelsTrigger(**base)._state_key("acct-2"),  # type: ignore[arg-type]
+        watch_state_key("truto_default", ACCOUNT, cutoff, AutoJoinPolicy.build(exclude="random-*")),
+        watch_state_key("truto_default", ACCOUNT, None, policy),
+        watch_state_key("other", ACCOUNT, cutoff, policy),
+        watch_state_key("truto_default", "acct-2", cutoff, policy),
     ]
     assert len({key, *others}) == 5
 
