@@ -11,7 +11,6 @@ never when a DAG is parsed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -88,6 +87,7 @@ class FleetWatch:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_discovery: float | None = None
+        self._closing = False
         self._saves: dict[str, int] = {}  # per workspace: the last snapshot handed over, and the last saved
         self._saved: dict[str, int] = {}
 
@@ -111,6 +111,7 @@ class FleetWatch:
                 if item.snapshot is not None and item.account is not None:
                     self._handed_over(item.account, item.snapshot)
         finally:
+            self._closing = True
             tasks = [loop, *self._tasks]
             for task in tasks:
                 task.cancel()
@@ -157,11 +158,21 @@ class FleetWatch:
             )
             # No await since next_poll: no poll can have ended in between, so no wake-up is lost here.
             self._wake.clear()
-            timeout = None if wake_at == math.inf else max(0.0, wake_at - self._clock())
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await self._sleep_until_woken(None if wake_at == math.inf else max(0.0, wake_at - self._clock()))
+
+    async def _sleep_until_woken(self, timeout: float | None) -> None:
+        """Until a poll ends or ``timeout`` passes. Not ``asyncio.wait_for``: it can swallow a cancellation
+        that arrives as the wait ends, and a loop that outlives its cancellation never lets the watch end."""
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout)
+        finally:
+            waiter.cancel()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._closing:  # the watch is ending: nothing new starts
+            work.close()
+            return
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._ended)

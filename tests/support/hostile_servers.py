@@ -273,6 +273,31 @@ def gateway(status: int) -> Any:
     return behaviour
 
 
+def padded_list(pages: int, per_page: int) -> Behaviour:
+    """A legal channel list of ``pages`` pages of ``per_page`` new public channels, each padded to about
+    1.5 KB as Slack's objects are: about 1.5 MB a page of 1,000, four times that once decoded."""
+    body = json.dumps(
+        page(
+            [
+                channel(
+                    f"C{n:05d}",
+                    created_at="2020-01-01T00:00:00Z",
+                    remote_data={"is_ext_shared": False, "pad": "x" * 1400},
+                )
+                for n in range(per_page)
+            ],
+            "CURSOR",
+        )
+    )
+
+    def behaviour(request: Request, sock: socket.socket) -> None:
+        number = int((request.query.get("next_cursor") or ["0"])[0])
+        cursor = json.dumps(str(number + 1)) if number + 1 < pages else "null"
+        reply(sock, 200, body.replace('"CURSOR"', cursor))
+
+    return behaviour
+
+
 GIVE_UP_AFTER = 300  # the endless server's own backstop: a client without a cap fails, not hangs
 
 

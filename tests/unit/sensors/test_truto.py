@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import math
+import tracemalloc
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -42,6 +43,7 @@ from tests.support.hostile_servers import (
     ChannelList,
     HostileServer,
     endless_list,
+    padded_list,
 )
 
 
@@ -140,6 +142,22 @@ def test_unreadable_creation_times_are_left_out_with_a_warning(
     logged = caplog.text + capsys.readouterr().out
     assert f"left out: {len(UNREADABLE_CREATED_AT)} unreadable created_at, 1 no created_at" in logged
     assert all(f"(ODD-{name}) left out: its created_at" in logged for name in UNREADABLE_CREATED_AT)
+
+
+def test_a_poke_reads_a_long_list_holding_one_page_not_the_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20 pages of 1,000 channels, about 30 MB as JSON: a poke that listed them all (issue 21) held every
+    # decoded page at once; read page by page, a page is all it holds.
+    with HostileServer(padded_list(20, 1000)) as server:
+        hostile_connection(monkeypatch, server.url)
+        waiting = TrutoNewChannelsSensor(task_id="s", truto_conn_id="hostile", max_channels=10)
+        tracemalloc.start()
+        try:
+            done = waiting.poke({})  # type: ignore[arg-type]
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert len(done.xcom_value) == 10 and len(server.requests) == 20
+    assert peak < 25_000_000, f"{peak / 1e6:.0f} MB"
 
 
 def test_deferrable_sensor_defers_to_the_trigger_and_resumes_with_its_channels(conn: TrutoSandbox) -> None:

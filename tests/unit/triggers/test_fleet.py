@@ -1,0 +1,427 @@
+"""TrutoNewChannelsTrigger watching a fleet of workspaces, over real sockets to the sandbox: each new channel
+once across workspaces, per-workspace policies, workspaces connected and disconnected while it runs, one
+workspace's lasting failure set aside while the others go on, Slack's list tier, pages smaller than
+asked, restarts from the state store, and memory that does not grow with the list."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_truto.client.async_client import AsyncTrutoClient
+from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.testing import TrutoSandbox
+from airflow_provider_truto.testing.timeline import NewAccount, NewChannel
+from airflow_provider_truto.triggers.fleet_watch import FleetWatch
+from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
+from tests.support.helpers import CHANNELS, TOKEN, MemoryStateStore, connection_json
+from tests.support.hostile_servers import HostileServer, padded_list
+
+WORKSPACES = ["ws-a", "ws-b", "ws-c"]
+# Fast enough for a test; Slack's tier is the sandbox's to enforce where a test asks for it.
+FAST: dict[str, Any] = {"poll_interval": 0.05, "slack_list_rate_limit": "off", "discovery_interval": 0.2}
+
+
+class Watch:
+    """A trigger run as the triggerer runs it, its events collected (with their arrival) as they come."""
+
+    def __init__(self, trigger: TrutoNewChannelsTrigger) -> None:
+        self.trigger = trigger
+        self.payloads: list[dict[str, Any]] = []
+        self.arrived: list[float] = []
+        self._events: AsyncIterator[Any] = trigger.run()  # type: ignore[assignment]
+        self._task = asyncio.get_running_loop().create_task(self._consume())
+        self.ended = False
+
+    async def _consume(self) -> None:
+        async for event in self._events:
+            self.payloads.append(event.payload)
+            self.arrived.append(time.monotonic())
+
+    async def until(self, done: Callable[[Watch], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not done(self):
+            if self._task.done() or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.ended = self._task.done()  # by itself, before being stopped
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await self._events.aclose()  # type: ignore[attr-defined]
+
+    def reported(self, account: str | None = None) -> Counter[str]:
+        return Counter(
+            c["id"]
+            for p in self.payloads
+            if p["status"] == "success"
+            for c in p["channels"]
+            if account is None or c["integrated_account_id"] == account
+        )
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [p for p in self.payloads if p["status"] == "error"]
+
+
+def fleet_sandbox(
+    factory: Callable[..., TrutoSandbox], monkeypatch: pytest.MonkeyPatch, **options: Any
+) -> TrutoSandbox:
+    sandbox = factory(token=TOKEN, **options)
+    for seed, account in enumerate(WORKSPACES):
+        sandbox.add_account(account)
+        sandbox.seed_channels(account, 40, seed=seed)
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
+    return sandbox
+
+
+def ago(seconds: float = 0) -> datetime:
+    return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+
+
+def add(sandbox: TrutoSandbox, account: str, name: str, **fields: Any) -> str:
+    return str(sandbox.add_channel(account, name=name, **fields)["id"])
+
+
+@pytest.fixture
+def fleet(
+    truto_sandbox_factory: Callable[..., TrutoSandbox], monkeypatch: pytest.MonkeyPatch
+) -> TrutoSandbox:
+    return fleet_sandbox(truto_sandbox_factory, monkeypatch)
+
+
+# -- each new channel once, per workspace --------------------------------------------------------------------
+
+
+def test_one_trigger_reports_every_workspaces_new_channels_each_once(fleet: TrutoSandbox) -> None:
+    async def scenario() -> Watch:
+        watch = Watch(
+            TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, created_after=ago(1), **FAST)
+        )
+        created = {
+            account: [add(fleet, account, f"new-{account}-{n}") for n in range(3)] for account in WORKSPACES
+        }
+        await watch.until(lambda w: len(w.reported()) >= 9)
+        # More while it runs, then a few more polls: nothing comes twice.
+        created["ws-b"].append(add(fleet, "ws-b", "later-b"))
+        await watch.until(lambda w: len(w.reported()) >= 10)
+        await asyncio.sleep(0.5)
+        await watch.stop()
+        watch.created = created  # type: ignore[attr-defined]
+        return watch
+
+    watch = asyncio.run(scenario())
+    created: dict[str, list[str]] = watch.created  # type: ignore[attr-defined]
+    for account in WORKSPACES:
+        assert watch.reported(account) == Counter(dict.fromkeys(created[account], 1)), account
+    for payload in watch.payloads:  # today's payload: one workspace per event, each channel naming it
+        assert set(payload) == {"status", "integrated_account_id", "watermark", "channels"}
+        assert {c["integrated_account_id"] for c in payload["channels"]} == {payload["integrated_account_id"]}
+        assert all(
+            set(c) == {"id", "name", "created_at", "integrated_account_id"} for c in payload["channels"]
+        )
+    assert not watch.errors()
+
+
+def test_each_workspace_has_its_own_policy(fleet: TrutoSandbox) -> None:
+    async def scenario() -> Watch:
+        trigger = TrutoNewChannelsTrigger(
+            integrated_account_ids=WORKSPACES,
+            created_after=ago(1),
+            exclude=["secret-*"],
+            account_policies={"ws-a": {"include": ["eng-*"]}, "ws-b": {"exclude": []}},
+            **FAST,
+        )
+        watch = Watch(trigger)
+        for account in WORKSPACES:
+            for name in ("eng-x", "secret-y", "sales-z"):
+                add(fleet, account, f"{name}-{account}")
+        await watch.until(lambda w: len(w.reported()) >= 6)
+        await asyncio.sleep(0.3)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    names = {
+        account: sorted(
+            c["name"].split("-")[0]
+            for p in watch.payloads
+            for c in p["channels"]
+            if c["integrated_account_id"] == account
+        )
+        for account in WORKSPACES
+    }
+    # ws-a: only eng-*, and the trigger's exclude still holds; ws-b: its own exclude (none); ws-c: the
+    # trigger's policy.
+    assert names == {"ws-a": ["eng"], "ws-b": ["eng", "sales", "secret"], "ws-c": ["eng", "sales"]}
+
+
+def test_pages_smaller_than_asked_are_all_read(
+    truto_sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = fleet_sandbox(truto_sandbox_factory, monkeypatch, max_page_size=7)
+
+    async def scenario() -> Watch:
+        watch = Watch(TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, created_after=None, **FAST))
+        await watch.until(lambda w: len({p["integrated_account_id"] for p in w.payloads}) == 3)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    for account in WORKSPACES:
+        backlog = {
+            c["id"]
+            for c in sandbox.channels(account)
+            if c["type"] == "channel" and c["status"] == "active" and not c["is_member"]
+        }
+        assert set(watch.reported(account)) == backlog and len(backlog) > 7
+    pages = [r for r in sandbox.requests if r.path == CHANNELS]
+    assert all(r.query["limit"] == ["1000"] for r in pages) and len(pages) >= 3 * 3
+
+
+# -- workspaces coming and going -----------------------------------------------------------------------------
+
+
+def test_all_watches_a_workspace_connected_while_it_runs_and_drops_one_disconnected(
+    fleet: TrutoSandbox,
+) -> None:
+    async def scenario() -> tuple[Watch, float, list[str]]:
+        watch = Watch(TrutoNewChannelsTrigger(integrated_account_ids="all", created_after=ago(1), **FAST))
+        await asyncio.sleep(0.5)  # it has read the account list, and polled
+        timeline = fleet.play(
+            [
+                NewAccount(at=0.0, account_id="ws-late", channels=30, seed=9),
+                NewChannel(at=0.1, account_id="ws-late", id="CLATE00001", name="late-one"),
+            ]
+        )
+        connected = time.monotonic()
+        await watch.until(lambda w: "CLATE00001" in w.reported())
+        timeline.wait(5)
+        # ws-c needs re-authorising: dropped by the next read of the account list, and said once.
+        fleet.accounts[2].status = "needs_reauth"
+        await watch.until(lambda w: bool(w.errors()))
+        await asyncio.sleep(0.6)  # a few more reads of the account list: no second event
+        gone = add(fleet, "ws-c", "while-away")
+        fleet.accounts[2].status = "active"
+        await watch.until(lambda w: gone in w.reported())
+        await watch.stop()
+        return watch, connected, [gone]
+
+    watch, connected, _ = asyncio.run(scenario())
+    arrivals = zip(watch.arrived, watch.payloads, strict=True)
+    late = [at for at, p in arrivals if p.get("integrated_account_id") == "ws-late"]
+    assert watch.reported("ws-late") == Counter({"CLATE00001": 1})  # its 30 older channels: not new
+    assert late and late[0] - connected < 2.0
+    [error] = watch.errors()
+    assert error["integrated_account_id"] == "ws-c" and "needs_reauth" in error["message"]
+    assert not watch.ended  # one workspace's trouble never ends the watch
+
+
+def test_a_workspace_that_fails_for_good_is_set_aside_reported_once_and_checked_again(
+    fleet: TrutoSandbox,
+) -> None:
+    created: dict[str, str] = {}
+
+    async def scenario() -> Watch:
+        trigger = TrutoNewChannelsTrigger(
+            integrated_account_ids=WORKSPACES, created_after=ago(1), recheck_interval=0.8, **FAST
+        )
+        blocked = fleet.accounts[1]
+        blocked.blocked = True  # Truto answers 503: no retry mends it
+        watch = Watch(trigger)
+        created["ws-a"] = add(fleet, "ws-a", "first-a")
+        await watch.until(lambda w: bool(w.errors()) and created["ws-a"] in w.reported())
+        created["ws-c"] = add(fleet, "ws-c", "meanwhile-c")
+        await asyncio.sleep(1.0)  # checked again at least once, still blocked: no second event
+        blocked.blocked = False
+        created["ws-b"] = add(fleet, "ws-b", "back-b")
+        await watch.until(lambda w: created["ws-b"] in w.reported(), timeout=5)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    [error] = watch.errors()
+    assert error["integrated_account_id"] == "ws-b" and error["error_type"] == "TrutoAccountBlockedError"
+    assert error["status_code"] == 503 and datetime.fromisoformat(
+        error["set_aside_until"].replace("Z", "+00:00")
+    )
+    for account in WORKSPACES:  # the others went on; ws-b is back, and its channel came once
+        assert watch.reported(account) == Counter({created[account]: 1}), account
+    assert not watch.ended
+    blocked_polls = [r for r in fleet.requests if r.query.get("integrated_account_id") == ["ws-b"]]
+    assert 2 <= len(blocked_polls) <= 6  # rechecked every 0.8 s, not at every 0.05 s turn
+
+
+def test_a_token_truto_refuses_ends_the_fleet_watch_with_one_error(
+    fleet: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TRUTO_DEFAULT",
+        json.dumps({**json.loads(connection_json(fleet)), "password": "wrong-token-0123"}),
+    )
+
+    async def scenario() -> Watch:
+        watch = Watch(TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, **FAST))
+        await watch.until(lambda w: w._task.done(), timeout=5)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    [error] = watch.payloads
+    assert error["status"] == "error" and error["status_code"] == 401 and error["is_remote_error"] is False
+    assert "wrong-token-0123" not in json.dumps(error)
+
+
+# -- Slack's list tier ---------------------------------------------------------------------------------------
+
+
+def test_with_slacks_tier_on_the_watch_keeps_to_its_half_and_meets_no_429(
+    truto_sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slack's tier shrunk to 20 calls in 6 s, so that seconds show what a minute would: the watch takes
+    # half (10 in 6 s), each poll one page, evenly spaced, whatever its poll_interval asks.
+    sandbox = fleet_sandbox(truto_sandbox_factory, monkeypatch, slack_list_rate_limit=(20, 6.0))
+
+    async def scenario() -> Watch:
+        trigger = TrutoNewChannelsTrigger(
+            integrated_account_ids=WORKSPACES,
+            created_after=ago(1),
+            poll_interval=0.05,
+            slack_list_rate_limit="20/6",
+        )
+        watch = Watch(trigger)
+        await asyncio.sleep(1.0)
+        fresh = [add(sandbox, account, f"fresh-{account}") for account in WORKSPACES]
+        await watch.until(lambda w: set(fresh) <= set(w.reported()))
+        await asyncio.sleep(2.0)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    lists = [r for r in sandbox.requests if r.path == CHANNELS]
+    assert all(r.status == 200 for r in lists)
+    for account in WORKSPACES:
+        times = [r.at for r in lists if r.query["integrated_account_id"] == [account]]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert len(times) >= 4 and min(gaps) >= 0.55  # 6 s / 10 calls, not 0.05 s
+    assert len(watch.reported()) == 3
+
+
+def test_slacks_429_passed_through_is_waited_out_and_nothing_is_lost(
+    truto_sandbox_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The watch believes Slack allows far more than it does (another app shares the tier): Slack's 429
+    # with its Retry-After is retried by the client, and every channel still comes once.
+    sandbox = fleet_sandbox(truto_sandbox_factory, monkeypatch, slack_list_rate_limit=(3, 1.0))
+
+    async def scenario() -> Watch:
+        watch = Watch(
+            TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, created_after=ago(1), **FAST)
+        )
+        await asyncio.sleep(0.5)  # polls every 0.05 s: Slack's 429s have started
+        fresh = [add(sandbox, account, f"fresh-{account}-{n}") for account in WORKSPACES for n in range(2)]
+        await watch.until(lambda w: set(fresh) <= set(w.reported()), timeout=15)
+        await asyncio.sleep(1.5)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    assert sorted(watch.reported().values()) == [1] * 6
+    limited = [r for r in sandbox.requests if r.status == 429]
+    assert limited and all(r.remote_error for r in limited)
+    assert not watch.errors()
+
+
+# -- restarts ------------------------------------------------------------------------------------------------
+
+
+def test_a_restarted_fleet_watch_resumes_every_workspace_from_the_state_store(fleet: TrutoSandbox) -> None:
+    store = MemoryStateStore()
+    kwargs = {"integrated_account_ids": WORKSPACES, "created_after": ago(1).isoformat(), **FAST}
+
+    async def run_once(new: dict[str, str]) -> Watch:
+        trigger = TrutoNewChannelsTrigger(**kwargs)
+        trigger.asset_state_store = store  # type: ignore[attr-defined]
+        watch = Watch(trigger)
+        await watch.until(lambda w: set(new.values()) <= set(w.reported()))
+        await asyncio.sleep(0.3)  # past one poll interval: the states are saved
+        await watch.stop()
+        return watch
+
+    first_new = {account: add(fleet, account, f"before-{account}") for account in WORKSPACES}
+    first = asyncio.run(run_once(first_new))
+    second_new = {account: add(fleet, account, f"after-{account}") for account in WORKSPACES}
+    second = asyncio.run(run_once(second_new))
+
+    assert sorted(first.reported()) == sorted(first_new.values())
+    assert sorted(second.reported()) == sorted(second_new.values())  # nothing from before again
+    assert len(store.values) == 3 and all(key.startswith("truto_new_channels:") for key in store.values)
+
+
+# -- memory --------------------------------------------------------------------------------------------------
+
+
+def test_reading_a_long_list_holds_one_page_not_the_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20 pages of 1,000 channels, about 30 MB as JSON and four times that decoded: holding the list is
+    # what grew a trigger by hundreds of megabytes (issue 21); reading page by page holds one.
+    with HostileServer(padded_list(20, 1000)) as server:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_TRUTO_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "truto",
+                    "host": server.url,
+                    "password": TOKEN,
+                    "extra": {
+                        "integrated_account_id": "ws-a",
+                        "rate_limit": "off",
+                        "environment_rate_limit": "off",
+                    },
+                }
+            ),
+        )
+
+        async def scenario() -> Watch:
+            watch = Watch(TrutoNewChannelsTrigger(created_after=None, max_channels=10, **FAST))
+            await watch.until(lambda w: bool(w.payloads), timeout=60)
+            await watch.stop()
+            return watch
+
+        tracemalloc.start()
+        try:
+            watch = asyncio.run(scenario())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert len(watch.payloads[0]["channels"]) == 10 and len(server.requests) >= 20
+    assert peak < 25_000_000, f"{peak / 1e6:.0f} MB"
+
+
+# -- ending --------------------------------------------------------------------------------------------------
+
+
+def test_the_loops_wait_never_swallows_a_cancellation(fleet: TrutoSandbox) -> None:
+    # A watch is stopped by cancelling its tasks, and a cancelled poll wakes the loop as it ends. Had the
+    # loop's wait returned on that wake-up instead of raising (asyncio.wait_for does, when both land
+    # together), the loop would live on, start a poll, and the watch would never end.
+    async def scenario() -> None:
+        trigger = TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, **FAST)
+        async with AsyncTrutoClient(TrutoConfig(token=TOKEN, base_url=fleet.url)) as client:
+            watch = FleetWatch(trigger, client)
+            sleeping = asyncio.ensure_future(watch._sleep_until_woken(10.0))
+            await asyncio.sleep(0)
+            watch._wake.set()
+            sleeping.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await sleeping
+
+    asyncio.run(scenario())
