@@ -11,8 +11,10 @@ This process is the triggerer: it drives the triggers' ``run()`` directly, all i
 the connection pacing at the same limits (lock files in a fresh directory), and records when each event
 arrives. Every request is counted at the server (``--request-log``). Designs:
 
-- ``today``: one ``TrutoNewChannelsTrigger`` per workspace, with the trigger's defaults (poll every 60 s,
-  pages of 100, every page read each poll). The workspace connected later has no trigger.
+- ``today``: one trigger per workspace, as the trigger was before it could watch a fleet (poll every
+  60 s, pages of 100, every page read and held each poll, every type and state listed). The workspace
+  connected later has no trigger.
+- ``fleet``: one ``TrutoNewChannelsTrigger(integrated_account_ids="all")`` with its defaults.
 
 Figures per design: creation -> event p50 / p95 / max; every created channel reported exactly once and
 nothing older reported; when the workspace connected later was first reported; requests per workspace
@@ -84,6 +86,7 @@ class Setup:
     latency_ms: float
     seed: int
     tracemalloc: bool
+    max_page_size: int
 
     @property
     def token_limit(self) -> tuple[int, float]:
@@ -142,7 +145,7 @@ class Sandbox:
             "--rate-limit", _spec(ACCOUNT_LIMIT), "--token-rate-limit", _spec(setup.token_limit),
             "--retry-after", "10", "--slack-list-limit", _spec(SLACK_LIST_TIER),
             "--latency-ms", str(setup.latency_ms), "--plan", str(plan_path),
-            "--request-log", str(self.log_path),
+            "--request-log", str(self.log_path), "--max-page-size", str(setup.max_page_size),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
@@ -178,13 +181,11 @@ def _spec(limit: tuple[int, float]) -> str:
 
 
 def today_triggers(plan: Plan, created_after: str) -> list[Any]:
-    """One trigger per workspace known when the DAG was written, each with the trigger's defaults."""
-    from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
+    """One watcher per workspace known when the DAG was written, polling as the trigger did before."""
+    from _today import TodayWatcher
 
-    return [
-        TrutoNewChannelsTrigger(integrated_account_id=workspace, created_after=created_after)
-        for workspace in plan.workspaces
-    ]
+    cutoff = datetime.fromisoformat(created_after)
+    return [TodayWatcher(workspace, cutoff) for workspace in plan.workspaces]
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,17 @@ class Design:
     watches_new_workspaces: bool
 
 
-DESIGNS: dict[str, Design] = {"today": Design(today_triggers, watches_new_workspaces=False)}
+def fleet_trigger(plan: Plan, created_after: str) -> list[Any]:
+    """One trigger for every Slack workspace of the token ("all"), with the trigger's defaults."""
+    from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
+
+    return [TrutoNewChannelsTrigger(integrated_account_ids="all", created_after=created_after)]
+
+
+DESIGNS: dict[str, Design] = {
+    "today": Design(today_triggers, watches_new_workspaces=False),
+    "fleet": Design(fleet_trigger, watches_new_workspaces=True),
+}
 
 
 # -- the watcher: this process -------------------------------------------------------------------------------
@@ -454,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--settle", type=float, default=300.0, help="the longest wait for the last reports")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--max-page-size", type=int, default=1000, help="the most channels a page holds (Truto passing less)"
+    )
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python's allocations (slower)")
     parser.add_argument("--quick", action="store_true", help="10 workspaces x 500 channels, 1.5 minutes")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON too")
@@ -477,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         latency_ms=args.latency_ms,
         seed=args.seed,
         tracemalloc=args.tracemalloc,
+        max_page_size=args.max_page_size,
     )
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="truto-fleet-bench-home-"))
     # One line per event from each trigger would bury the figures; warnings (retries) still show.
