@@ -13,3 +13,5 @@ DEFAULT_CHANNELS_PER_PAGE = 1000  # the page size (``limit``) asked for: Slack's
 # Well under Airflow's max_map_length (1024): an event maps to at most this many join tasks; a larger
 # backlog arrives over several polls, oldest first.
 DEFAULT_MAX_CHANNELS = 500
+# A fleet of every active Slack account of the token's environment (the auto-join DAG's and the watch's).
+ALL_ACCOUNTS = "all"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from airflow_provider_truto.auto_join.defaults import DEFAULT_CHANNELS_PER_PAGE
+from airflow_provider_truto.auto_join.defaults import ALL_ACCOUNTS, DEFAULT_CHANNELS_PER_PAGE
 from airflow_provider_truto.auto_join.listing import channel_list_query
 from airflow_provider_truto.auto_join.outcomes import is_account_wide
 from airflow_provider_truto.auto_join.policy import AutoJoinPolicy, parse_account_policies
@@ -29,7 +29,6 @@ from airflow_provider_truto.exceptions import TrutoError, TrutoInputError
 
 log = logging.getLogger(__name__)
 
-ALL_ACCOUNTS = "all"
 JOINABLE_INTEGRATIONS = frozenset({"slack"})  # of Truto's messaging integrations, only Slack can join
 ACCOUNTS_PAGE_SIZE = 200  # the admin list of integrated accounts
 FIRST_NAMES = 10  # channel names per account a report shows (and XCom carries)

@@ -78,6 +78,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_truto.auto_join.defaults import (
+    ALL_ACCOUNTS,
     DEFAULT_CHANNELS_PER_PAGE,
     DEFAULT_MAX_CHANNELS,
     DEFAULT_WATCH_POLL_INTERVAL,
@@ -109,7 +110,6 @@ DEFAULT_BUDGET_SHARE = 0.5
 DEFAULT_DISCOVERY_INTERVAL = 60.0
 MAX_DISCOVERY_INTERVAL = 300.0
 DEFAULT_RECHECK_INTERVAL = 600.0  # a workspace set aside is tried again after this
-ALL_ACCOUNTS = "all"
 
 
 class TrutoNewChannelsTrigger(BaseEventTrigger):

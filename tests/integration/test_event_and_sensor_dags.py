@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_truto.auto_join.events import channels_from_events
+from airflow_provider_truto.auto_join.events import batches_by_account, read_events
 from airflow_provider_truto.exceptions import TrutoAuthError
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
@@ -141,8 +141,24 @@ def test_event_dag_parses_with_its_watcher_and_joins_nothing_without_events(
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "0 new channels: none" in output
+    assert "0 new channels in 0 workspaces, 0 join batches: none" in output
+    assert "No workspace was set aside" in output
     assert sandbox.join_counts(ACCOUNT) == {} and sandbox.requests == []
+
+
+def test_event_dag_joins_in_batches_per_workspace_after_which_it_reports_workspaces_set_aside() -> None:
+    example = load_example("example_truto_join_on_new_channel_event.py")
+    dag = example.example_truto_join_on_new_channel_event()  # the DAG, as its file builds it
+    [watcher] = example.new_slack_channels.watchers
+    assert watcher.trigger.serialize()[1]["integrated_account_ids"] == "all"  # every workspace, by default
+    join = dag.get_task("join_new_channels")
+    assert (
+        type(join).__name__ == "MappedOperator"
+        and join.partial_kwargs["max_concurrency"] == example.WORKSPACES_PER_BATCH
+    )
+    assert set(join.expand_input.value) == {"channel_ids"}  # batches, not one task per channel
+    report = dag.get_task("workspaces_set_aside")
+    assert report.trigger_rule == "all_done" and join.task_id in report.upstream_task_ids
 
 
 def test_event_dag_reads_the_channels_its_watcher_reports(
@@ -152,30 +168,38 @@ def test_event_dag_reads_the_channels_its_watcher_reports(
     Airflow records it on the asset, through the DAG's own event handling."""
     monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(sandbox))
     monkeypatch.setenv("TRUTO_WATCH_POLL_SECONDS", "0.05")
+    sandbox.add_account("acct-2")  # "all": every Slack workspace of the token, this one too
+    sandbox.seed_channels("acct-2", 30, seed=8)
     example = load_example("example_truto_join_on_new_channel_event.py")
     [watcher] = example.new_slack_channels.watchers
     classpath, kwargs = watcher.trigger.serialize()
     assert classpath.endswith("TrutoNewChannelsTrigger") and kwargs["poll_interval"] == 0.05
 
-    async def two_events() -> list[dict[str, Any]]:
+    async def three_events() -> list[dict[str, Any]]:
         events = TrutoNewChannelsTrigger(**kwargs).run()
         try:
-            first = (await anext(events)).payload
+            backlogs = [(await anext(events)).payload, (await anext(events)).payload]  # one per workspace
             sandbox.add_channel(ACCOUNT, id="CNEWEST0001", name="newest")
-            return [first, (await anext(events)).payload]
+            return [
+                *sorted(backlogs, key=lambda p: p["integrated_account_id"]),
+                (await anext(events)).payload,
+            ]
         finally:
             await events.aclose()
 
-    payloads = asyncio.run(two_events())
+    payloads = asyncio.run(three_events())
+    assert [p["integrated_account_id"] for p in payloads] == [ACCOUNT, "acct-2", ACCOUNT]
     backlog = [c["id"] for c in payloads[0]["channels"]]
-    assert backlog and [c["id"] for c in payloads[1]["channels"]] == ["CNEWEST0001"]
+    other = [c["id"] for c in payloads[1]["channels"]]
+    assert backlog and other and [c["id"] for c in payloads[2]["channels"]] == ["CNEWEST0001"]
 
     asset_events = [SimpleNamespace(extra={"from_trigger": True, "payload": p}) for p in payloads]
     asset_events.append(SimpleNamespace(extra={"from_trigger": True, "payload": payloads[1]}))  # a repeat
     asset_events.append(SimpleNamespace(extra={"note": "recorded by someone else"}))
-    channels = channels_from_events(asset_events)
-    assert [c["id"] for c in channels] == [*backlog, "CNEWEST0001"]
-    assert all(c["integrated_account_id"] == ACCOUNT for c in channels)
+    read = read_events(asset_events)
+    assert [c["id"] for c in read.channels] == [*backlog, *other, "CNEWEST0001"] and read.problems == []
+    batches = batches_by_account(read.channels, accounts_per_batch=example.WORKSPACES_PER_BATCH)
+    assert len(batches) == 1 and {c["integrated_account_id"] for c in batches[0]} == {ACCOUNT, "acct-2"}
 
     error = {
         "status": "error",
@@ -184,4 +208,4 @@ def test_event_dag_reads_the_channels_its_watcher_reports(
         "status_code": 401,
     }
     with pytest.raises(TrutoAuthError):
-        channels_from_events([SimpleNamespace(extra={"payload": error})])
+        read_events([SimpleNamespace(extra={"payload": error})]).raise_problems()

@@ -8,8 +8,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_truto.auto_join.events import channels_from_events, flag_from_env, patterns_from_env
-from airflow_provider_truto.exceptions import TrutoAuthError, TrutoInputError
+from airflow_provider_truto.auto_join.events import (
+    WatchEvents,
+    accounts_from_env,
+    batches_by_account,
+    flag_from_env,
+    patterns_from_env,
+    read_events,
+)
+from airflow_provider_truto.exceptions import (
+    TrutoAccountBlockedError,
+    TrutoAuthError,
+    TrutoError,
+    TrutoInputError,
+)
 
 
 def event(*channels: tuple[str, str], status: str = "success") -> SimpleNamespace:
@@ -24,22 +36,76 @@ def test_channels_come_once_each_in_event_order() -> None:
         SimpleNamespace(extra={"note": "recorded by someone else"}),
         SimpleNamespace(extra=None),
     ]
-    assert [(c["integrated_account_id"], c["id"]) for c in channels_from_events(events)] == [
+    read = read_events(events)
+    assert [(c["integrated_account_id"], c["id"]) for c in read.channels] == [
         ("A", "C1"),
         ("A", "C2"),
         ("B", "C2"),
     ]
+    assert read.problems == []
+    read.raise_problems()  # nothing to raise
 
 
-def test_an_error_event_fails_the_run_with_the_typed_error() -> None:
-    error = {
-        "status": "error",
-        "message": "Invalid API token",
-        "error_type": "TrutoAuthError",
-        "status_code": 401,
-    }
+AUTH = {"status": "error", "message": "Invalid API token", "error_type": "TrutoAuthError", "status_code": 401}
+BLOCKED = {
+    "status": "error",
+    "integrated_account_id": "B",
+    "message": "The integrated account is blocked",
+    "error_type": "TrutoAccountBlockedError",
+    "status_code": 503,
+    "set_aside_until": "2026-05-01T10:10:00Z",
+}
+
+
+def test_an_error_event_is_a_problem_that_leaves_the_other_channels_to_join() -> None:
+    read = read_events([event(("A", "C1")), SimpleNamespace(extra={"payload": BLOCKED}), event(("C", "C3"))])
+    assert [c["id"] for c in read.channels] == ["C1", "C3"] and read.problems == [BLOCKED]
+    with pytest.raises(TrutoAccountBlockedError, match="blocked"):  # one problem: its own typed error
+        read.raise_problems()
     with pytest.raises(TrutoAuthError, match="Invalid API token"):
-        channels_from_events([event(("A", "C1")), SimpleNamespace(extra={"payload": error})])
+        WatchEvents(problems=[AUTH]).raise_problems()
+
+
+def test_several_problems_are_named_together() -> None:
+    problems = [BLOCKED, {**BLOCKED, "integrated_account_id": "D", "message": "gone"}, AUTH]
+    with pytest.raises(
+        TrutoError,
+        match="3 problems reported by the watch: B: The integrated account is blocked; D: gone; "
+        "the watch: Invalid API token",
+    ):
+        WatchEvents(problems=problems).raise_problems()
+
+
+def refs(account: str, count: int) -> list[dict[str, str]]:
+    return [
+        {"id": f"{account}{n}", "name": f"{account}-{n}", "integrated_account_id": account}
+        for n in range(count)
+    ]
+
+
+def test_each_workspaces_channels_go_in_one_batch_several_workspaces_to_a_batch() -> None:
+    channels = [*refs("A", 3), *refs("B", 40), *refs("C", 1), *refs("D", 2)]
+    batches = batches_by_account(channels, accounts_per_batch=2)
+    accounts = [[c["integrated_account_id"] for c in batch] for batch in batches]
+    assert len(batches) == 2 and sorted(len(set(a)) for a in accounts) == [2, 2]
+    for account in "ABCD":  # never split
+        assert sum(1 for batch in accounts if account in batch) == 1
+    assert sorted(c["id"] for batch in batches for c in batch) == sorted(c["id"] for c in channels)
+    # The big workspace alone would be one task's work: the others share the other task.
+    # B (40) takes one batch; A and D fill the other; C goes where there is a place left.
+    assert [len(batch) for batch in batches] == [41, 5]
+    assert batches_by_account([]) == []
+    assert len(batches_by_account([*refs("A", 1), *refs("B", 1)])) == 1  # 16 workspaces to a batch
+    with pytest.raises(TrutoInputError, match="accounts_per_batch"):
+        batches_by_account(channels, accounts_per_batch=0)
+
+
+def test_accounts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert accounts_from_env("UNSET_ACCOUNTS") == "all"
+    monkeypatch.setenv("ACCOUNTS", " ALL ")
+    assert accounts_from_env("ACCOUNTS") == "all"
+    monkeypatch.setenv("ACCOUNTS", " a, b ,,c")
+    assert accounts_from_env("ACCOUNTS") == ["a", "b", "c"]
 
 
 def test_patterns_and_flags_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
