@@ -132,9 +132,10 @@ def truto(system_root: Path) -> Iterator[TrutoSandbox]:
 
 
 @pytest.fixture(scope="session")
-def watch_account(truto: TrutoSandbox) -> str:
-    """The account the event-driven DAG's AssetWatcher watches (its kwargs are fixed at parse time)."""
-    return truto.add_account(f"watched-{uuid.uuid4().hex[:8]}").id
+def watch_accounts(truto: TrutoSandbox) -> list[str]:
+    """The workspaces the event-driven DAG's AssetWatcher watches (its kwargs are fixed at parse time)."""
+    tag = uuid.uuid4().hex[:8]
+    return [truto.add_account(f"watched-{tag}-{n}").id for n in range(3)]
 
 
 @pytest.fixture(scope="session")
@@ -158,11 +159,11 @@ def local_stack(
     postgres: Any,
     truto: TrutoSandbox,
     idle_account: str,
-    watch_account: str,
+    watch_accounts: list[str],
     watch_created_after: datetime,
 ) -> Iterator[tuple[Any, Any]]:
     """Airflow with the LocalExecutor on PostgreSQL, every service a process of its own."""
-    env = truto_env(truto, idle_account, watch_account, watch_created_after)
+    env = truto_env(truto, idle_account, watch_accounts, watch_created_after)
     with airflow_stack(system_root / "local", postgres, extra_env=env, dag_ids=LOCAL_DAGS) as stack_and_db:
         yield stack_and_db
 

@@ -25,14 +25,15 @@ LOCAL_DAGS = (AUTO_JOIN_DAG, EVENT_DAG, WEBHOOK_AUTO_JOIN_DAG, WEBHOOK_CHANNEL_D
 
 
 def truto_env(
-    sandbox: TrutoSandbox, default_account: str, watch_account: str, watch_created_after: datetime
+    sandbox: TrutoSandbox, default_account: str, watch_accounts: Sequence[str], watch_created_after: datetime
 ) -> dict[str, str]:
     """What the example DAGs read from the environment, pointed at the sandbox."""
     return {
         "AIRFLOW_CONN_TRUTO_DEFAULT": sandbox.airflow_conn_env(default_account),
         "TRUTO_POOL": POOL,
         "TRUTO_JOIN_RETRY_DELAY_SECONDS": "2",
-        "TRUTO_WATCH_INTEGRATED_ACCOUNT_ID": watch_account,
+        # A fleet of its own: the sandbox's other accounts belong to other tests.
+        "TRUTO_WATCH_INTEGRATED_ACCOUNT_IDS": ",".join(watch_accounts),
         "TRUTO_WATCH_CREATED_AFTER": watch_created_after.isoformat(),
         "TRUTO_WATCH_POLL_SECONDS": f"{WATCH_POLL_SECONDS:g}",
         # The event DAG's join tasks take Airflow's default retry delay (300 s): a few seconds here.

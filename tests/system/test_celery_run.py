@@ -148,7 +148,7 @@ def celery_stack(
 ) -> Iterator[CeleryStack]:
     root = system_root / "celery"
     idle = paced_truto.add_account(f"idle-{uuid.uuid4().hex[:8]}").id
-    env = truto_env(paced_truto, idle, idle, watch_created_after)
+    env = truto_env(paced_truto, idle, [idle], watch_created_after)
     # The connections live in the metadata database (the lock-file run edits one), not the environment.
     del env["AIRFLOW_CONN_TRUTO_DEFAULT"]
     env.update(
