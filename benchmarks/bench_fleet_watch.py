@@ -410,6 +410,30 @@ def show(row: dict[str, Any], sandbox_cpu: float) -> None:
     )
 
 
+def state_per_workspace(workspaces: int) -> float:
+    """Bytes a fleet watch keeps per workspace between polls, measured for ``workspaces`` of them: its
+    place in the schedule (windows full of send times) and its watermark with ten ids reported below it."""
+    from airflow_provider_truto.auto_join.fleet import WorkspaceWatch
+    from airflow_provider_truto.auto_join.schedule import FleetBudgets, FleetSchedule
+    from airflow_provider_truto.pacing.limits import RateLimit
+
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    schedule = FleetSchedule(FleetBudgets(token=RateLimit(*TOKEN_LIMIT), account=RateLimit(*ACCOUNT_LIMIT)))
+    states = {}
+    watermark = datetime.now(timezone.utc)
+    for n in range(workspaces):
+        name = f"{n:08d}-0000-4000-8000-000000000000"  # an account id's length
+        schedule.add(name, 0.0)
+        for page in range(40):
+            schedule.page_slot(name, page * 0.1)
+        states[name] = WorkspaceWatch(watermark=watermark, seen_ids=[f"C{n:05d}{k:05d}" for k in range(10)])
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    del schedule, states
+    return used / workspaces
+
+
 # -- one run ------------------------------------------------------------------------------------------------
 
 
@@ -513,6 +537,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{setup.latency_ms:g} ms per request"
     )
     rows = [run(design, setup, args.keep) for design in (DESIGNS if args.design == "all" else [args.design])]
+    per_workspace = state_per_workspace(500)
+    print(
+        f"\nfleet watch's state between polls: {per_workspace / 1000:.1f} KB per workspace, "
+        f"{per_workspace * 500 / 1e6:.2f} MB for 500 workspaces"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
