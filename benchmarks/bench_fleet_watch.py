@@ -410,6 +410,40 @@ def show(row: dict[str, Any], sandbox_cpu: float) -> None:
     )
 
 
+def side_by_side(rows: list[dict[str, Any]]) -> None:
+    """The designs' main figures in one table."""
+    lines = [
+        (
+            "reported once / more / never / older",
+            lambda r: (
+                f"{r['reported_once']} / {r['reported_twice_or_more']} / "
+                f"{r['never_reported']} / {r['older_reported']}"
+            ),
+        ),
+        ("creation -> event p50 / p95", lambda r: f"{r['latency_p50']:.0f} s / {r['latency_p95']:.0f} s"),
+        (
+            "late workspace first reported",
+            lambda r: (
+                f"{r['late_workspace_first_report']:.0f} s"
+                if r["late_workspace_first_report"] is not None
+                else "never"
+            ),
+        ),
+        ("list requests / workspace / hour", lambda r: f"{r['list_requests_per_workspace_hour']:.0f}"),
+        (
+            "token budget used (most in 10 s)",
+            lambda r: f"{r['token_share']:.0%} ({r['token_share_most_10s']:.0%})",
+        ),
+        ("answered 429", lambda r: f"{r['share_429']:.2%}"),
+        ("watcher RSS growth", lambda r: f"+{r['rss_growth_mb']:.0f} MB"),
+        ("CPU of a core", lambda r: f"{r['watcher_cpu_share']:.0%}"),
+        ("worst loop lag after start", lambda r: f"{r['worst_loop_lag_after_start'] * 1000:.0f} ms"),
+    ]
+    print("\n" + " | ".join(["", *(r["design"] for r in rows)]))
+    for label, cell in lines:
+        print(" | ".join([label, *(cell(r) for r in rows)]))
+
+
 def state_per_workspace(workspaces: int) -> float:
     """Bytes a fleet watch keeps per workspace between polls, measured for ``workspaces`` of them: its
     place in the schedule (windows full of send times) and its watermark with ten ids reported below it."""
@@ -524,24 +558,40 @@ def main(argv: Sequence[str] | None = None) -> None:
     for module in ("client.async_client", "hooks.truto", "triggers.truto"):
         importlib.import_module(f"airflow_provider_truto.{module}")
 
-    print(
-        f"{setup.workspaces} workspaces x {setup.channels} channels"
-        + (
-            f" standing for {setup.stands_for} (token budget {_spec(setup.token_limit)})"
-            if setup.scale > 1
-            else ""
+    if args.design != "all":  # each design's own process says what it runs
+        print(
+            f"{setup.workspaces} workspaces x {setup.channels} channels"
+            + (
+                f" standing for {setup.stands_for} (token budget {_spec(setup.token_limit)})"
+                if setup.scale > 1
+                else ""
+            )
+            + f"; {setup.new_channels} channels created over {setup.minutes:g} min; one more workspace "
+            f"connected at {setup.connect_at:g} s; Truto {_spec(TOKEN_LIMIT)} per token, "
+            f"{_spec(ACCOUNT_LIMIT)} per account; Slack {_spec(SLACK_LIST_TIER)} list calls per workspace; "
+            f"{setup.latency_ms:g} ms per request"
         )
-        + f"; {setup.new_channels} channels created over {setup.minutes:g} min; one more workspace "
-        f"connected at {setup.connect_at:g} s; Truto {_spec(TOKEN_LIMIT)} per token, {_spec(ACCOUNT_LIMIT)} "
-        f"per account; Slack {_spec(SLACK_LIST_TIER)} list calls per workspace; "
-        f"{setup.latency_ms:g} ms per request"
-    )
-    rows = [run(design, setup, args.keep) for design in (DESIGNS if args.design == "all" else [args.design])]
-    per_workspace = state_per_workspace(500)
-    print(
-        f"\nfleet watch's state between polls: {per_workspace / 1000:.1f} KB per workspace, "
-        f"{per_workspace * 500 / 1e6:.2f} MB for 500 workspaces"
-    )
+    if args.design == "all":
+        # Each design in a process of its own: memory a design leaves behind must not hide the next one's.
+        rows = []
+        for design in DESIGNS:
+            with tempfile.NamedTemporaryFile(suffix=".json") as figures_file:
+                child = [a for a in sys.argv[1:] if not a.startswith("--json")]
+                child = [a for n, a in enumerate(child) if not (n and child[n - 1] == "--json")]
+                subprocess.run(
+                    [sys.executable, __file__, *child, "--design", design, "--json", figures_file.name],
+                    check=True,
+                )
+                rows.extend(json.loads(Path(figures_file.name).read_text()))
+        side_by_side(rows)
+    else:
+        rows = [run(args.design, setup, args.keep)]
+        if args.design == "fleet":
+            rows[0]["state_bytes_per_workspace"] = per_workspace = state_per_workspace(500)
+            print(
+                f"  the watch's state between polls: {per_workspace / 1000:.1f} KB per workspace, "
+                f"{per_workspace * 500 / 1e6:.2f} MB for 500 workspaces"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
