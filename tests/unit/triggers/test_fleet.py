@@ -425,3 +425,24 @@ def test_the_loops_wait_never_swallows_a_cancellation(fleet: TrutoSandbox) -> No
                 await sleeping
 
     asyncio.run(scenario())
+
+
+def test_a_fleet_triggers_kwargs_are_plain_json_and_rebuild_it() -> None:
+    trigger = TrutoNewChannelsTrigger(
+        integrated_account_ids="ALL",
+        account_policies={"later-workspace": {"exclude": ["x-*"]}},  # kept for an account not seen yet
+        budget_share=0.25,
+        slack_list_rate_limit="off",
+    )
+    classpath, kwargs = trigger.serialize()
+    assert kwargs["integrated_account_ids"] == "all" and kwargs["budget_share"] == 0.25
+    assert kwargs["account_policies"] == {
+        "later-workspace": {"include": [], "exclude": ["x-*"], "include_shared": False}
+    }
+    assert kwargs["slack_list_rate_limit"] == "off"
+    rebuilt = TrutoNewChannelsTrigger(**json.loads(json.dumps(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert (
+        rebuilt.policy_for("later-workspace").exclude == ("x-*",)
+        and rebuilt.policy_for("other").exclude == ()
+    )

@@ -424,6 +424,18 @@ def test_serialize_round_trip_and_a_stable_watcher_hash() -> None:
         ({"integrated_account_id": "  "}, "integrated_account_id"),
         ({"seen_ids": "C1"}, "seen_ids"),
         ({"watermark": "soon"}, "watermark"),
+        ({"integrated_account_ids": "everything"}, "integrated_account_ids"),
+        ({"integrated_account_ids": ["ok", " "]}, "integrated_account_ids[]"),
+        ({"integrated_account_ids": {"a": 1}}, "integrated_account_ids"),
+        ({"integrated_account_ids": "all", "integrated_account_id": "a"}, "integrated_account_ids"),
+        ({"integrated_account_ids": ["a"], "account_policies": {"b": {"include": "x*"}}}, "account_policies"),
+        ({"account_policies": {"a": {"include": 3}}}, "account_policies"),
+        ({"budget_share": 0}, "budget_share"),
+        ({"budget_share": 1.5}, "budget_share"),
+        ({"discovery_interval": 301}, "discovery_interval"),
+        ({"recheck_interval": -1}, "recheck_interval"),
+        ({"slack_list_rate_limit": "fast"}, "slack_list_rate_limit"),
+        ({"slack_list_rate_limit": 20}, "slack_list_rate_limit"),
     ],
 )
 def test_bad_arguments_are_named_before_any_request(
