@@ -410,6 +410,20 @@ def show(row: dict[str, Any], sandbox_cpu: float) -> None:
     )
 
 
+def without_options(argv: Sequence[str], *names: str) -> list[str]:
+    """``argv`` less the options ``names`` and their values (``--name value`` or ``--name=value``)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in names:
+            skip = True
+        elif not arg.startswith(tuple(f"{name}=" for name in names)):
+            kept.append(arg)
+    return kept
+
+
 def side_by_side(rows: list[dict[str, Any]]) -> None:
     """The designs' main figures in one table."""
     lines = [
@@ -576,8 +590,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = []
         for design in DESIGNS:
             with tempfile.NamedTemporaryFile(suffix=".json") as figures_file:
-                child = [a for a in sys.argv[1:] if not a.startswith("--json")]
-                child = [a for n, a in enumerate(child) if not (n and child[n - 1] == "--json")]
+                child = without_options(sys.argv[1:], "--json", "--design")
                 subprocess.run(
                     [sys.executable, __file__, *child, "--design", design, "--json", figures_file.name],
                     check=True,
