@@ -312,7 +312,11 @@ def test_with_slacks_tier_on_the_watch_keeps_to_its_half_and_meets_no_429(
     for account in WORKSPACES:
         times = [r.at for r in lists if r.query["integrated_account_id"] == [account]]
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert len(times) >= 4 and min(gaps) >= 0.55  # 6 s / 10 calls, not 0.05 s
+        # Spaced by 6 s / 10 calls = 0.6 s, not 0.05 s. Measured at the server, one send delayed (the
+        # first, while the client connects; any, on a busy machine) shortens the gap after it: so the
+        # calls over their span keep to the half, and no gap comes near the poll interval.
+        assert len(times) >= 4 and min(gaps) >= 0.3
+        assert len(times) - 1 <= (times[-1] - times[0]) / 0.6 + 1
     assert len(watch.reported()) == 3
 
 
