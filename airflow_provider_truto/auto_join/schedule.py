@@ -28,11 +28,11 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from airflow_provider_truto.auto_join.defaults import DEFAULT_BUDGET_SHARE, DEFAULT_WATCH_POLL_INTERVAL
 from airflow_provider_truto.pacing.limits import SLACK_LIST_RATE_LIMIT, RateLimit
 
 __all__ = ["FleetBudgets", "FleetSchedule", "NextPoll", "Window"]
 
-DEFAULT_BUDGET_SHARE = 0.5
 # Polls in flight at once: enough to keep the token's share busy while pages take a second to come
 # back (25 requests a second at one half of 500 / 10 s). A walk holds no page it is not reading, so
 # what a poll in flight costs is the answer being received: about a megabyte for 1,000 channels.
@@ -57,7 +57,7 @@ class FleetBudgets:
     account: RateLimit | None
     slack_list: RateLimit | None = SLACK_LIST_RATE_LIMIT
     share: float = DEFAULT_BUDGET_SHARE
-    poll_interval: float = 30.0
+    poll_interval: float = DEFAULT_WATCH_POLL_INTERVAL
     max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS
 
     def __post_init__(self) -> None:

@@ -79,6 +79,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_provider_truto.auto_join.defaults import (
     ALL_ACCOUNTS,
+    DEFAULT_BUDGET_SHARE,
     DEFAULT_CHANNELS_PER_PAGE,
     DEFAULT_MAX_CHANNELS,
     DEFAULT_WATCH_POLL_INTERVAL,
@@ -104,7 +105,6 @@ if TYPE_CHECKING:
     from airflow_provider_truto.client.config import TrutoConfig
 
 DEFAULT_LOOKBACK_SECONDS = 300.0
-DEFAULT_BUDGET_SHARE = 0.5
 # "all": the account list is read again this often, so a workspace connected meanwhile is watched
 # within a minute or so; at most every 5 minutes. One read is a request per 200 accounts.
 DEFAULT_DISCOVERY_INTERVAL = 60.0

@@ -27,13 +27,22 @@ from tests.support.helpers import ACCOUNT, channel_refs, public_channel
 from tests.support.hostile_servers import UNREADABLE_CREATED_AT, ChannelList
 
 
-def test_only_a_policy_that_ignores_sharing_lets_the_dag_drop_remote_data(channel_list: ChannelList) -> None:
+def test_the_dag_lists_as_the_watch_does_and_drops_remote_data_only_if_the_policy_may(
+    channel_list: ChannelList,
+) -> None:
     channel_list.channels = [{**public_channel("eng-a"), "id": "C1"}]
     plan_auto_join(TrutoHook())
     plan_auto_join(TrutoHook(), policy=AutoJoinPolicy.build(include_shared=True))
     default_query, shared_query = channel_list.queries
     assert "truto_ignore_remote_data" not in default_query
     assert shared_query["truto_ignore_remote_data"] == ["true"]
+    # The cheaper listing the watch asks for too: Slack's largest pages, Slack filtering what is never
+    # joined, the fields no decision reads left out.
+    for query in (default_query, shared_query):
+        assert query["limit"] == ["1000"]
+        assert query["remote_query[types]"] == ["public_channel"]
+        assert query["remote_query[exclude_archived]"] == ["true"]
+        assert "description" in query["truto_exclude_fields[]"]
 
 
 def test_the_dag_refuses_a_policy_for_an_account_it_does_not_select(channel_list: ChannelList) -> None:
