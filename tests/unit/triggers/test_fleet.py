@@ -261,6 +261,31 @@ def test_a_workspace_that_fails_for_good_is_set_aside_reported_once_and_checked_
     assert 2 <= len(blocked_polls) <= 6  # rechecked every 0.8 s, not at every 0.05 s turn
 
 
+def test_a_poll_failing_for_now_is_polled_again_at_its_turn_with_the_rest(
+    fleet: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No client retries: each injected 5xx fails a whole poll, as one does after every retry was spent.
+    monkeypatch.setenv("AIRFLOW_CONN_TRUTO_DEFAULT", connection_json(fleet, max_retries=0))
+    fleet.inject("GET", CHANNELS, 500, 502, 504)
+
+    async def scenario() -> tuple[Watch, dict[str, str]]:
+        watch = Watch(
+            TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, created_after=ago(1), **FAST)
+        )
+        created = {account: add(fleet, account, f"despite-{account}") for account in WORKSPACES}
+        await watch.until(lambda w: set(created.values()) <= set(w.reported()))
+        await asyncio.sleep(0.3)
+        await watch.stop()
+        return watch, created
+
+    watch, created = asyncio.run(scenario())
+    failed = [r for r in fleet.requests if r.path == CHANNELS and r.status >= 500]
+    assert len(failed) == 3  # three polls failed, of one workspace or several
+    for account in WORKSPACES:
+        assert watch.reported(account) == Counter({created[account]: 1}), account
+    assert not watch.errors() and not watch.ended  # no event, nothing set aside, the watch goes on
+
+
 def test_a_token_truto_refuses_ends_the_fleet_watch_with_one_error(
     fleet: TrutoSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
