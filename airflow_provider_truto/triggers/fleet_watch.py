@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -27,9 +28,10 @@ from airflow_provider_truto.auto_join.fleet import (
 )
 from airflow_provider_truto.auto_join.listing import channel_list_query
 from airflow_provider_truto.auto_join.planning import ACCOUNTS_PAGE_SIZE, discover_joinable_accounts
+from airflow_provider_truto.auto_join.report import describe_left_out
 from airflow_provider_truto.auto_join.schedule import FleetSchedule
 from airflow_provider_truto.auto_join.timestamps import parse_timestamp
-from airflow_provider_truto.auto_join.watermark import NewChannels, channel_summary
+from airflow_provider_truto.auto_join.watermark import NewChannels, bounded_watermark, channel_summary
 from airflow_provider_truto.client.pagination import CursorWalk
 from airflow_provider_truto.client.query import format_scalar
 from airflow_provider_truto.client.request import unified_path
@@ -195,8 +197,12 @@ class FleetWatch:
             max_pages=None,
             page_cap=self.client.config.page_cap,
         )
+        left_out: Counter[str] = Counter()
         try:
             await self._restore(account, state)
+            self._bound_watermark(account, state)
+            # One workspace's selection: an odd created_at is that channel's problem, a channel stamped in
+            # the future moves this workspace's watermark to now at most; no other workspace is touched.
             selection = NewChannels(
                 created_after=self.trigger.created_after,
                 watermark=state.watermark,
@@ -204,6 +210,8 @@ class FleetWatch:
                 lookback=timedelta(seconds=self.trigger.lookback_seconds),
                 max_channels=self.trigger.max_channels,
                 policy=policy,
+                left_out=left_out,
+                warn_to=self.log,
             )
             while (query := walk.next_query()) is not None:
                 await self._page_slot(account)
@@ -214,6 +222,7 @@ class FleetWatch:
         except Exception as error:  # every failure of a poll: polled again, set aside, or the end
             self._failed(account, state, error, walk.pages)
             return
+        self.log.debug("Channels of %s left out: %s", account, describe_left_out(left_out))
         self.schedule.finish(account, pages=walk.pages)
         if state.failure_reported:
             state.failure_reported = False
@@ -345,6 +354,22 @@ class FleetWatch:
             self.log.info(
                 "Resuming %s after watermark %s from the asset state store", account, _iso(watermark)
             )
+
+    def _bound_watermark(self, account: str, state: WorkspaceWatch) -> None:
+        """A workspace's watermark in the future (given, or saved before a clock was corrected) is read
+        as now, once, with a warning: kept, it would hide every channel created until then."""
+        bounded = bounded_watermark(state.watermark, datetime.now(timezone.utc))
+        if bounded == state.watermark:
+            return
+        self.log.warning(
+            "The watermark %s of %s is ahead of this host's clock; watching from now (%s) instead",
+            _iso(state.watermark),
+            account,
+            _iso(bounded),
+        )
+        state.watermark = bounded
+        if account == self.single:
+            self.trigger.watermark = bounded
 
     def _handed_over(self, account: str, snapshot: dict[str, Any]) -> None:
         """The event of ``snapshot`` was handed over: save it one poll interval later, by then the

@@ -342,11 +342,13 @@ def flood(total: int, *, announce: bool) -> Any:
 class ChannelList:
     """A one-page channel list on ``path`` serving given dicts as they are (missing remote_data too).
 
-    ``channels`` is what it serves to a request bearing ``token``; ``queries`` what it was asked.
+    ``channels`` is what it serves to a request bearing ``token``, ``accounts[id]`` (when set) what it
+    serves for that ``integrated_account_id``; ``queries`` what it was asked.
     """
 
     def __init__(self, *, token: str, path: str) -> None:
         self.channels: list[dict[str, Any]] = []
+        self.accounts: dict[str, list[dict[str, Any]]] = {}
         self.queries: list[dict[str, list[str]]] = []
         self.token = token
         outer = self
@@ -354,9 +356,12 @@ class ChannelList:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
-                outer.queries.append(parse_qs(url.query))
+                query = parse_qs(url.query)
+                outer.queries.append(query)
                 ok = url.path == path and self.headers.get("Authorization") == f"Bearer {token}"
-                body = json.dumps({"result": outer.channels, "next_cursor": None} if ok else {}).encode()
+                account = (query.get("integrated_account_id") or [""])[0]
+                served = outer.accounts.get(account, outer.channels)
+                body = json.dumps({"result": served, "next_cursor": None} if ok else {}).encode()
                 self.send_response(200 if ok else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

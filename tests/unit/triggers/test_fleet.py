@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_truto.auto_join.fleet import watch_state_key
 from airflow_provider_truto.client.async_client import AsyncTrutoClient
 from airflow_provider_truto.client.config import TrutoConfig
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.testing.timeline import NewAccount, NewChannel
 from airflow_provider_truto.triggers.fleet_watch import FleetWatch
 from airflow_provider_truto.triggers.truto import TrutoNewChannelsTrigger
-from tests.support.helpers import CHANNELS, TOKEN, MemoryStateStore, connection_json
-from tests.support.hostile_servers import HostileServer, padded_list
+from tests.support.helpers import CHANNELS, TOKEN, MemoryStateStore, connection_json, public_channel
+from tests.support.hostile_servers import UNREADABLE_CREATED_AT, ChannelList, HostileServer, padded_list
 
 WORKSPACES = ["ws-a", "ws-b", "ws-c"]
 # Fast enough for a test; Slack's tier is the sandbox's to enforce where a test asks for it.
@@ -368,6 +369,60 @@ def test_slacks_429_passed_through_is_waited_out_and_nothing_is_lost(
     limited = [r for r in sandbox.requests if r.status == 429]
     assert limited and all(r.remote_error for r in limited)
     assert not watch.errors()
+
+
+# -- clocks and creation times a buggy upstream sends, per workspace -----------------------------------------
+
+
+def test_a_skewed_clock_or_an_odd_created_at_stays_its_own_workspaces_problem(
+    channel_list: ChannelList, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """ws-a lists a channel stamped a day ahead and channels whose created_at cannot be read; ws-b comes
+    back from the state store with a watermark a day ahead. Each is reported as the single-workspace watch
+    reports it (the skewed channel once, the odd ones never, the watermark never past now), every channel
+    created later is still reported, and ws-c never notices."""
+    now = datetime.now(timezone.utc)
+    tomorrow = now + timedelta(days=1)
+
+    def listed(name: str, when: Any) -> dict[str, Any]:
+        return {**public_channel(name), "id": name.upper(), "created_at": when}
+
+    odd = [listed(f"odd-{name}", value) for name, value in UNREADABLE_CREATED_AT.items()]
+    channel_list.accounts = {
+        "ws-a": [*odd, listed("skewed", tomorrow.isoformat()), listed("a-first", now.isoformat())],
+        "ws-b": [listed("b-first", now.isoformat())],
+        "ws-c": [listed("c-first", now.isoformat())],
+    }
+    trigger = TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, created_after=ago(60), **FAST)
+    store = MemoryStateStore()
+    key = watch_state_key(trigger.truto_conn_id, "ws-b", trigger.created_after, trigger.policy)
+    store.values[key] = {"watermark": tomorrow.isoformat(), "seen_ids": []}
+    trigger.asset_state_store = store  # type: ignore[assignment]
+
+    async def scenario() -> Watch:
+        watch = Watch(trigger)
+        await watch.until(lambda w: len(w.reported()) >= 4)
+        later = datetime.now(timezone.utc).isoformat()
+        for account in WORKSPACES:
+            channel_list.accounts[account].append(listed(f"{account}-later", later))
+        await watch.until(lambda w: len(w.reported()) >= 7)
+        await asyncio.sleep(0.3)
+        await watch.stop()
+        return watch
+
+    watch = asyncio.run(scenario())
+    assert watch.reported("ws-a") == Counter({"SKEWED": 1, "A-FIRST": 1, "WS-A-LATER": 1})
+    assert watch.reported("ws-b") == Counter({"B-FIRST": 1, "WS-B-LATER": 1})
+    assert watch.reported("ws-c") == Counter({"C-FIRST": 1, "WS-C-LATER": 1})
+    assert all(
+        datetime.fromisoformat(p["watermark"].replace("Z", "+00:00")) <= datetime.now(timezone.utc)
+        for p in watch.payloads
+    )
+    assert not watch.errors() and not watch.ended
+    logged = capsys.readouterr().out + caplog.text
+    assert "skewed (SKEWED) is stamped" in logged and "ahead of this host's clock" in logged
+    assert "of ws-b is ahead of this host's clock; watching from now" in logged
+    assert all(f"odd-{name} (ODD-{name.upper()}) left out" in logged for name in UNREADABLE_CREATED_AT)
 
 
 # -- restarts ------------------------------------------------------------------------------------------------
