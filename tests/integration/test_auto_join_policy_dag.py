@@ -106,10 +106,13 @@ def test_a_dry_run_over_two_accounts_reports_what_it_would_join_and_sends_no_joi
         for a in policies
     }
     assert all(len(chosen) > 5 for chosen in expected.values())
+    # Counted over what the list holds: Slack leaves private and archived channels out (the DAG asks it to).
+    listed = {
+        a: [c for c in sandbox.channels(a) if c["type"] == "channel" and c["status"] == "active"]
+        for a in policies
+    }
     left_out = {
-        a: Counter(
-            r for c in sandbox.channels(a) if (r := exclusion_reason(c, CUTOFF, policies[a])) is not None
-        )
+        a: Counter(r for c in listed[a] if (r := exclusion_reason(c, CUTOFF, policies[a])) is not None)
         for a in policies
     }
 
