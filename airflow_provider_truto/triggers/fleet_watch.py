@@ -30,13 +30,14 @@ from airflow_provider_truto.auto_join.listing import channel_list_query
 from airflow_provider_truto.auto_join.planning import ACCOUNTS_PAGE_SIZE, discover_joinable_accounts
 from airflow_provider_truto.auto_join.report import describe_left_out
 from airflow_provider_truto.auto_join.schedule import FleetSchedule
-from airflow_provider_truto.auto_join.timestamps import parse_timestamp
+from airflow_provider_truto.auto_join.timestamps import created_at, parse_timestamp
 from airflow_provider_truto.auto_join.watermark import NewChannels, bounded_watermark, channel_summary
 from airflow_provider_truto.client.pagination import CursorWalk
 from airflow_provider_truto.client.query import format_scalar
 from airflow_provider_truto.client.request import unified_path
 from airflow_provider_truto.client.unified_api import CHANNELS, INSTANT_MESSAGING
 from airflow_provider_truto.exceptions import TrutoAuthError, TrutoError, TrutoInputError, error_payload
+from airflow_provider_truto.hooks.metrics import AirflowMetrics
 
 if TYPE_CHECKING:
     from airflow_provider_truto.client.async_client import AsyncTrutoClient
@@ -92,6 +93,12 @@ class FleetWatch:
         self._closing = False
         self._saves: dict[str, int] = {}  # per workspace: the last snapshot handed over, and the last saved
         self._saved: dict[str, int] = {}
+        # Airflow's metrics, as the hook hands them to the client; none for a client made otherwise.
+        observer = client.config.observer
+        self.metrics = observer if isinstance(observer, AirflowMetrics) else None
+        # The pass over the fleet under way: when it began, and the workspaces it still has to poll.
+        self._cycle_began = clock()
+        self._cycle_left: set[str] | None = None
 
     # -- the events ---------------------------------------------------------------------------------------
 
@@ -107,6 +114,7 @@ class FleetWatch:
         try:
             while True:
                 item = await self._queue.get()
+                self._report_latency(item.payload)
                 yield item.payload
                 if item.final:
                     return
@@ -224,6 +232,7 @@ class FleetWatch:
             return
         self.log.debug("Channels of %s left out: %s", account, describe_left_out(left_out))
         self.schedule.finish(account, pages=walk.pages)
+        self._polled(account)
         if state.failure_reported:
             state.failure_reported = False
             self.log.info("Workspace %s answers again: watched as before", account)
@@ -259,6 +268,7 @@ class FleetWatch:
             retry_after = getattr(error, "retry_after", None)
             retry_at = self._clock() + retry_after if retry_after else None
             self.schedule.finish(account, pages=pages, retry_at=retry_at)
+            self._polled(account)
             self.log.warning("Polling %s failed, polling again later: %s", account, error)
             return
         payload = self._error(error, account)
@@ -268,6 +278,7 @@ class FleetWatch:
             return
         recheck = self.trigger.recheck_interval
         self.schedule.set_aside(account, self._clock() + recheck)
+        self._polled(account)  # a pass over the fleet does not wait for a workspace set aside
         payload["set_aside_until"] = format_scalar(datetime.now(timezone.utc) + timedelta(seconds=recheck))
         self.log.warning("Workspace %s set aside until %s: %s", account, payload["set_aside_until"], error)
         if not state.failure_reported:
@@ -278,6 +289,37 @@ class FleetWatch:
         if not isinstance(error, TrutoError):  # a fault here, not Truto's: its traceback helps
             self.log.error("Watching %s failed: %s", account or "the fleet", error, exc_info=error)
         return error_payload(error, account, token=self.client.config.token)
+
+    # -- metrics ------------------------------------------------------------------------------------------
+
+    def _report_latency(self, payload: dict[str, Any]) -> None:
+        """Each channel of an event handed over: the time from its creation (Slack's clock) to now."""
+        if self.metrics is None or payload.get("status") != "success":
+            return
+        now = datetime.now(timezone.utc)
+        for channel in payload["channels"]:
+            created = created_at(channel)
+            if created is not None:
+                self.metrics.reported((now - created).total_seconds())
+
+    def _polled(self, account: str) -> None:
+        """``account``'s poll ended (or it left the fleet): once every workspace watched when the pass
+        began has been polled, the pass is timed and the next begins, over the workspaces watched then
+        (those set aside wait for their recheck, outside the passes)."""
+        if self.metrics is None:
+            return
+        if self._cycle_left is None:  # the first pass: over the workspaces watched at its first poll's end
+            self._cycle_left = self._watched_now()
+        self._cycle_left.discard(account)
+        if self._cycle_left:
+            return
+        now = self._clock()
+        self.metrics.cycled(now - self._cycle_began)
+        # The next pass, over the workspaces watched now (none: it begins with the next poll that ends).
+        self._cycle_began, self._cycle_left = now, self._watched_now() or None
+
+    def _watched_now(self) -> set[str]:
+        return {w for w in self.schedule.workspaces if self.schedule.set_aside_until(w) is None}
 
     # -- "all": the account list --------------------------------------------------------------------------
 
@@ -317,6 +359,7 @@ class FleetWatch:
         statuses = {str(listed["id"]): listed.get("status") for listed in accounts}
         for account, why in dropped.items():
             self.schedule.remove(account)
+            self._polled(account)
             state = self.states.pop(account, None)
             status = statuses.get(account)
             if status in PROBLEM_STATUSES and not (state is not None and state.failure_reported):

@@ -20,6 +20,7 @@ import pytest
 from airflow_provider_truto.auto_join.fleet import watch_state_key
 from airflow_provider_truto.client.async_client import AsyncTrutoClient
 from airflow_provider_truto.client.config import TrutoConfig
+from airflow_provider_truto.hooks.metrics import WATCHER_CYCLE, WATCHER_LATENCY, AirflowMetrics
 from airflow_provider_truto.testing import TrutoSandbox
 from airflow_provider_truto.testing.timeline import NewAccount, NewChannel
 from airflow_provider_truto.triggers.fleet_watch import FleetWatch
@@ -509,6 +510,61 @@ def test_the_loops_wait_never_swallows_a_cancellation(fleet: TrutoSandbox) -> No
                 await sleeping
 
     asyncio.run(scenario())
+
+
+class Stats:
+    """Airflow's metrics API as AirflowMetrics sends to it: what it received."""
+
+    def __init__(self) -> None:
+        self.timings: list[tuple[str, float]] = []
+
+    def incr(self, name: str, count: int) -> None:
+        pass
+
+    def timing(self, name: str, value: timedelta) -> None:
+        self.timings.append((name, value.total_seconds()))
+
+    def of(self, name: str) -> list[float]:
+        return [seconds for sent, seconds in self.timings if sent == name]
+
+
+def test_the_watch_times_each_channel_from_creation_to_event_and_each_pass_over_the_fleet(
+    fleet: TrutoSandbox,
+) -> None:
+    stats = Stats()
+
+    async def scenario() -> tuple[list[dict[str, Any]], float]:
+        trigger = TrutoNewChannelsTrigger(integrated_account_ids=WORKSPACES, created_after=ago(60), **FAST)
+        config = TrutoConfig(
+            token=TOKEN,
+            base_url=fleet.url,
+            account_rate_limit=None,  # passes as fast as the poll interval, not the budgets
+            environment_rate_limit=None,
+            observer=AirflowMetrics(stats),
+        )
+        async with AsyncTrutoClient(config) as client:
+            events = FleetWatch(trigger, client).events()
+            began = time.monotonic()
+            created = [add(fleet, account, f"timed-{account}", created_at=ago(5)) for account in WORKSPACES]
+            payloads = []
+            try:
+                while sum(len(p["channels"]) for p in payloads) < len(created):
+                    payloads.append(await asyncio.wait_for(anext(events), 10))  # type: ignore[arg-type]
+                await asyncio.sleep(0.5)  # a few more passes over the fleet
+            finally:
+                await events.aclose()  # type: ignore[attr-defined]
+            return payloads, time.monotonic() - began
+
+    payloads, watched = asyncio.run(scenario())
+    # Each channel, created 5 s before the watch began, is timed once as it is handed over.
+    latencies = stats.of(WATCHER_LATENCY)
+    assert len(latencies) == sum(len(p["channels"]) for p in payloads) == 3
+    assert all(5.0 <= seconds < 5.0 + watched for seconds in latencies)
+    # A pass polls all three workspaces once: one after the other, each about a poll interval long (a
+    # pass ends with its last poll, whose length varies), together no longer than the watch.
+    cycles = stats.of(WATCHER_CYCLE)
+    assert len(cycles) >= 3 and all(seconds > 0 for seconds in cycles) and sum(cycles) < watched
+    assert sum(cycles[1:]) / len(cycles[1:]) >= 0.8 * FAST["poll_interval"], cycles
 
 
 def test_a_fleet_triggers_kwargs_are_plain_json_and_rebuild_it() -> None:
