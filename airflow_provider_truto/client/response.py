@@ -244,12 +244,17 @@ class AnswerReader:
         )
 
 
+# Codecs Python knows that no server means as a body's charset: read as undeclared.
+NOT_CHARSETS = frozenset({"undefined", "idna", "punycode"})
+
+
 def decode_text(body: bytes | bytearray, content_type: str | None) -> str:
     """An answer's bytes as text: the charset the server declared, else UTF-8 (JSON's encoding).
 
-    A charset that names no text encoding, or one that cannot decode with replacement (``undefined``,
-    ``idna``, ``punycode``: a ``UnicodeError`` of their own), counts as undeclared. A UTF-8 byte order
-    mark is dropped.
+    A charset that names no text encoding, or a codec that is no body's charset (:data:`NOT_CHARSETS`:
+    ``undefined`` and ``idna`` raise a ``UnicodeError`` of their own, ``punycode`` does too before
+    Python 3.13 and decodes to nonsense from it), counts as undeclared. A UTF-8 byte order mark is
+    dropped.
     """
     charset = None
     for parameter in (content_type or "").split(";")[1:]:
@@ -258,7 +263,7 @@ def decode_text(body: bytes | bytearray, content_type: str | None) -> str:
             charset = value.strip().strip('"')
     if charset is not None:
         try:
-            if codecs.lookup(charset).name != "utf-8":
+            if codecs.lookup(charset).name not in ("utf-8", *NOT_CHARSETS):
                 return body.decode(charset, errors="replace")
         except Exception:  # LookupError, UnicodeError, a codec's own complaint: JSON's UTF-8 instead
             pass
